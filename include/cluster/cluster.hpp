@@ -1,0 +1,102 @@
+// cppcluster: the Node.js cluster module in C++20. One libuv loop per process, as in Node;
+// every callback runs on it, on the thread that calls cluster::run().
+#pragma once
+
+#include "cluster/child_process.hpp"
+#include "cluster/emitter.hpp"
+#include "cluster/error.hpp"
+#include "cluster/events.hpp"
+#include "cluster/message.hpp"
+#include "cluster/settings.hpp"
+#include "cluster/worker.hpp"
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <system_error>
+
+struct uv_loop_s;
+
+namespace cluster {
+
+// Scheduling policies (Node's cluster.SCHED_NONE and cluster.SCHED_RR).
+inline constexpr int sched_none = 1;
+inline constexpr int sched_rr = 2;
+
+// Environment entries fork() adds to (or overrides in) the worker's environment.
+using Env = std::map<std::string, std::string>;
+
+// True in the primary: NODE_UNIQUE_ID is not in the environment.
+bool is_primary();
+// Deprecated alias of is_primary().
+[[deprecated("use is_primary()")]] bool is_master();
+// True in a worker (NODE_UNIQUE_ID is set, even if empty).
+bool is_worker();
+
+// Starts a worker with the current settings; env entries are added to this process's environment.
+// Primary only: throws std::logic_error in a worker. A worker that cannot be started still returns
+// a Worker, which reports the failure through its error event (Node's spawn ENOENT behaviour).
+// Throws std::invalid_argument for settings fork cannot use (a bad inspect port, a stdio array
+// without exactly one ipc entry).
+std::shared_ptr<Worker> fork(const Env& env = {});
+// Merges the set fields of s into settings(); the first call fills Node's defaults. Emits setup on
+// a later tick. Primary only (std::logic_error in a worker).
+void setup_primary(const Settings& s = {});
+// Deprecated alias of setup_primary().
+[[deprecated("use setup_primary()")]] void setup_master(const Settings& s = {});
+// The current settings: empty until the first setup_primary() or fork().
+const Settings& settings();
+
+// The scheduling policy (sched_rr unless NODE_CLUSTER_SCHED_POLICY=none).
+int scheduling_policy();
+// Sets the policy; throws std::logic_error once frozen by the first fork() or setup_primary(), or
+// std::invalid_argument for a value other than sched_rr and sched_none.
+void set_scheduling_policy(int policy);
+
+// The worker's own Worker (worker only: std::logic_error in the primary).
+Worker& worker();
+// The live workers by id (primary only). A worker is removed once it has both disconnected and
+// exited, before the later of those two events is emitted.
+std::map<int, std::shared_ptr<Worker>> workers();
+// Calls disconnect() on every connected worker; cb runs once they are all gone (never
+// synchronously). Primary only.
+void disconnect(std::function<void()> cb = {});
+
+// Runs the loop until nothing is left to do; returns 0.
+int run();
+// The process's libuv loop, for integrating other libuv code.
+uv_loop_s* loop();
+// The number of CPUs this process may run on (os.availableParallelism()).
+unsigned available_parallelism();
+
+// Receives 'error' events that have no listener (instead of Node's crash). The default hook
+// prints the error to stderr; the primary never dies of it.
+using ErrorHook = std::function<void(const std::system_error&, Worker*)>;
+void set_error_hook(ErrorHook hook);
+
+// Cluster-wide events (primary).
+using ClusterEmitter = Emitter<Event<ev::fork_t, Worker&>,
+                               Event<ev::online_t, Worker&>,
+                               Event<ev::listening_t, Worker&, const Address&>,
+                               Event<ev::message_t, Worker&, const Message&, Handle&>,
+                               Event<ev::disconnect_t, Worker&>,
+                               Event<ev::exit_t, Worker&, int, std::string_view>,
+                               Event<ev::setup_t, const Settings&>>;
+// The cluster's emitter.
+ClusterEmitter& events();
+
+// Adds a cluster listener: cluster::on(ev::exit, [](Worker& w, int code, std::string_view sig) {}).
+template <class Tag, class F>
+listener_id on(Tag tag, F&& fn) {
+  return events().on(tag, std::forward<F>(fn));
+}
+// Adds a cluster listener that runs once.
+template <class Tag, class F>
+listener_id once(Tag tag, F&& fn) {
+  return events().once(tag, std::forward<F>(fn));
+}
+// Removes a cluster listener.
+inline bool off(listener_id id) { return events().off(id); }
+
+}  // namespace cluster

@@ -1,0 +1,30 @@
+// Event tags, named as Node names its events: worker.on(ev::exit, ...), cluster::on(ev::fork, ...).
+#pragma once
+
+namespace cluster::ev {
+
+struct fork_t {};
+struct online_t {};
+struct listening_t {};
+struct message_t {};
+struct disconnect_t {};
+struct exit_t {};
+struct error_t {};
+struct setup_t {};
+struct data_t {};
+struct end_t {};
+struct close_t {};
+
+inline constexpr fork_t fork{};
+inline constexpr online_t online{};
+inline constexpr listening_t listening{};
+inline constexpr message_t message{};
+inline constexpr disconnect_t disconnect{};
+inline constexpr exit_t exit{};
+inline constexpr error_t error{};
+inline constexpr setup_t setup{};
+inline constexpr data_t data{};
+inline constexpr end_t end{};
+inline constexpr close_t close{};
+
+}  // namespace cluster::ev

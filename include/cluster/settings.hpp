@@ -1,0 +1,65 @@
+// cluster.settings: how fork() starts workers.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <functional>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace cluster {
+
+// How messages are framed: Node's newline-delimited JSON or its V8 serializer format.
+enum class Serialization { json, advanced };
+
+// An optional setting that can also be written as a braced list: .args = {"--use", "http"}.
+template <class T>
+class maybe : public std::optional<T> {
+ public:
+  using std::optional<T>::optional;
+  template <class U, class V = T, class = typename V::value_type>
+  maybe(std::initializer_list<U> list) : std::optional<T>(std::in_place, list.begin(), list.end()) {}
+};
+
+// One entry of settings.stdio, as child_process.spawn's stdio array.
+struct Stdio {
+  enum class Kind { pipe, ignore, inherit, ipc, fd };
+  Kind kind = Kind::inherit;
+  int fd = -1;  // with Kind::fd: the primary's descriptor the child gets at this index
+
+  static Stdio pipe() { return {Kind::pipe}; }
+  static Stdio ignore() { return {Kind::ignore}; }
+  static Stdio inherit() { return {Kind::inherit}; }
+  static Stdio ipc() { return {Kind::ipc}; }
+  static Stdio from_fd(int fd) { return {Kind::fd, fd}; }
+};
+
+// A worker's inspector port: a number, or a function called at each fork.
+using InspectPort = std::variant<int, std::function<int()>>;
+
+// The fields of cluster.settings; an empty field means Node's "undefined".
+// setup_primary() merges the fields that are set over the current settings.
+struct Settings {
+  maybe<std::string> exec_path;              // interpreter (e.g. /usr/bin/node); empty: run exec
+  maybe<std::string> exec;                   // worker program or script; default: this program
+  maybe<std::vector<std::string>> args;      // default: this process's arguments
+  maybe<std::vector<std::string>> exec_argv; // interpreter flags, before exec; default: none
+  maybe<std::string> cwd;                    // default: inherit
+  maybe<Serialization> serialization;        // default: json
+  maybe<bool> silent;                        // pipe the worker's stdout/stderr to the primary
+  maybe<std::vector<Stdio>> stdio;           // overrides silent; must hold exactly one ipc
+  maybe<uid_t> uid;
+  maybe<gid_t> gid;
+  maybe<InspectPort> inspect_port;           // Node workers: --inspect-port for each fork
+  maybe<bool> windows_hide;                  // accepted; nothing to hide on Linux
+  maybe<std::size_t> max_frame_bytes;        // largest IPC frame accepted from a worker
+};
+
+// The default max_frame_bytes: 64 MiB.
+inline constexpr std::size_t default_max_frame_bytes = std::size_t{64} << 20;
+
+}  // namespace cluster

@@ -1,0 +1,138 @@
+// lib/internal/cluster/child.js: the worker's side of the NODE_CLUSTER protocol.
+#include "child.hpp"
+
+#include "detail.hpp"
+#include "ipc/handle_wire.hpp"
+#include "uv/tick.hpp"
+#include "wire.hpp"
+
+#include <fcntl.h>
+
+#include <cstdlib>
+#include <map>
+
+namespace cluster::child {
+namespace {
+
+struct ChildState {
+  bool set_up = false;
+  std::shared_ptr<Worker> worker;
+  std::unique_ptr<ipc::Target> target;
+  std::map<std::string, ServerHandle> handles;
+  std::map<std::string, internal::ActHandler> acts;
+};
+
+ChildState& st() {
+  static ChildState* s = new ChildState();  // lives as long as the process
+  return *s;
+}
+
+void exit_now() {
+  // Node's process.exit(0) on an unexpected disconnect: exit handlers and stdio flushing run.
+  std::exit(0);
+}
+
+// Node child.js _disconnect(): close every server, wait for each, then leave.
+void close_servers_then(bool primary_initiated) {
+  auto& s = st();
+  Worker& w = *s.worker;
+  detail::WorkerAccess::exited_after_disconnect(w) = true;
+  auto waiting = std::make_shared<int>(1);
+  auto check = [waiting, primary_initiated] {
+    if (--*waiting != 0) return;
+    auto& s = st();
+    if (!s.target) return;
+    if (primary_initiated) {
+      s.target->disconnect();
+    } else {
+      internal::send(*s.worker, {{"act", wire::act::exited_after_disconnect}}, {},
+                     [](Worker&, Message&, Handle&) {
+                       if (st().target) st().target->disconnect();
+                     });
+    }
+  };
+  auto handles = std::move(s.handles);
+  s.handles.clear();
+  for (auto& [key, h] : handles) {
+    ++*waiting;
+    h.close(check);
+  }
+  check();
+}
+
+void on_message(Worker& w, Message& m, Handle& h) {
+  auto act = m.find("act");
+  if (act == m.end() || !act->is_string()) return;
+  const auto& name = act->get_ref<const std::string&>();
+  if (name == wire::act::disconnect) {
+    close_servers_then(true);
+  } else if (auto it = st().acts.find(name); it != st().acts.end()) {
+    it->second(w, m, h);
+  } else {
+    detail::emit_error(w, std::system_error(make_error_code(errc::unknown_act),
+                                            "unknown NODE_CLUSTER act '" + name.substr(0, 64) + "'"));
+  }
+}
+
+}  // namespace
+
+void setup_worker() {
+  auto& s = st();
+  if (s.set_up) return;
+  s.set_up = true;
+  const char* id_env = std::getenv(wire::env_unique_id);
+  int id = id_env ? std::atoi(id_env) : 0;
+  s.worker = detail::WorkerAccess::make(id);
+  Worker& w = *s.worker;
+  detail::WorkerAccess::state(w) = WorkerState::online;
+
+  const char* fd_env = std::getenv(wire::env_channel_fd);
+  const char* mode_env = std::getenv(wire::env_serialization);
+  int fd = fd_env ? std::atoi(fd_env) : -1;
+  Serialization mode = (mode_env && std::string(mode_env) == "advanced") ? Serialization::advanced
+                                                                          : Serialization::json;
+  // Node deletes these before user code runs (pre_execution.js, initializeClusterIPC).
+  unsetenv(wire::env_channel_fd);
+  unsetenv(wire::env_serialization);
+  unsetenv(wire::env_unique_id);
+  if (fd < 0 || fcntl(fd, F_GETFD) < 0) return;
+
+  s.target = std::make_unique<ipc::Target>(fd, mode, default_max_frame_bytes);
+  detail::WorkerAccess::target(w) = s.target.get();
+  Worker* wp = &w;
+  s.target->start({
+      [wp](Message&& m, Handle& h) { wp->emit(ev::message, static_cast<const Message&>(m), h); },
+      [wp](Message&& m, Handle& h) { internal::dispatch(*wp, m, h, on_message); },
+      [wp] {
+        wp->emit(ev::disconnect);
+        if (!wp->exited_after_disconnect().value_or(false)) exit_now();
+      },
+      [wp](const std::system_error& e) { detail::emit_error(*wp, e); },
+  });
+  internal::send(w, {{"act", wire::act::online}});
+}
+
+Worker& current() { return *st().worker; }
+
+void destroy(Worker& w) {
+  if (w.state() == WorkerState::destroying) return;
+  detail::WorkerAccess::exited_after_disconnect(w) = true;
+  if (!w.is_connected()) exit_now();
+  detail::WorkerAccess::state(w) = WorkerState::destroying;
+  internal::send(w, {{"act", wire::act::exited_after_disconnect}}, {}, [](Worker&, Message&, Handle&) {
+    if (st().target) st().target->disconnect();
+  });
+  w.once(ev::disconnect, [] { exit_now(); });
+}
+
+void disconnect(Worker& w) {
+  if (w.state() == WorkerState::disconnecting || w.state() == WorkerState::destroying) return;
+  detail::WorkerAccess::state(w) = WorkerState::disconnecting;
+  close_servers_then(false);
+}
+
+void add_handle(const std::string& key, ServerHandle h) { st().handles[key] = std::move(h); }
+void remove_handle(const std::string& key) { st().handles.erase(key); }
+void set_act_handler(const std::string& act, internal::ActHandler fn) { st().acts[act] = std::move(fn); }
+
+}  // namespace cluster::child

@@ -1,0 +1,93 @@
+// lib/cluster.js: the role is decided once by whether NODE_UNIQUE_ID is in the environment.
+#include "cluster/cluster.hpp"
+
+#include "detail.hpp"
+#include "uv/handle.hpp"
+#include "uv/tick.hpp"
+#include "wire.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
+namespace cluster {
+namespace {
+
+ErrorHook& error_hook() {
+  static ErrorHook hook = [](const std::system_error& e, Worker* w) {
+    if (w) {
+      std::fprintf(stderr, "cppcluster: unhandled error on worker %d: %s (%s)\n", w->id(), e.what(),
+                   err_name(e.code()).c_str());
+    } else {
+      std::fprintf(stderr, "cppcluster: unhandled error: %s (%s)\n", e.what(), err_name(e.code()).c_str());
+    }
+  };
+  return hook;
+}
+
+}  // namespace
+
+namespace detail {
+
+Role role() {
+  static const Role r = std::getenv(wire::env_unique_id) ? Role::worker : Role::primary;
+  return r;
+}
+
+void require_role(Role r, const char* what) {
+  if (role() != r) {
+    throw std::logic_error(std::string(what) +
+                           (r == Role::primary ? " can only be called in the primary"
+                                               : " can only be called in a worker"));
+  }
+}
+
+void emit_error(Worker& w, const std::system_error& e) {
+  if (w.listener_count(ev::error) > 0) {
+    w.emit(ev::error, e);
+  } else if (error_hook()) {
+    error_hook()(e, &w);
+  }
+}
+
+void report_error(const std::system_error& e) {
+  if (error_hook()) error_hook()(e, nullptr);
+}
+
+}  // namespace detail
+
+bool is_primary() {
+  bool primary = detail::role() == detail::Role::primary;
+  if (!primary) child::setup_worker();
+  return primary;
+}
+
+bool is_master() { return is_primary(); }
+
+bool is_worker() { return !is_primary(); }
+
+Worker& worker() {
+  detail::require_role(detail::Role::worker, "cluster::worker()");
+  child::setup_worker();
+  return child::current();
+}
+
+int run() {
+  if (detail::role() == detail::Role::worker) child::setup_worker();
+  uv_run(uv::loop(), UV_RUN_DEFAULT);
+  return 0;
+}
+
+uv_loop_s* loop() { return uv::loop(); }
+
+unsigned available_parallelism() { return uv_available_parallelism(); }
+
+void set_error_hook(ErrorHook hook) { error_hook() = std::move(hook); }
+
+ClusterEmitter& events() {
+  static ClusterEmitter* e = new ClusterEmitter();  // lives as long as the process
+  return *e;
+}
+
+}  // namespace cluster

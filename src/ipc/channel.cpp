@@ -1,0 +1,277 @@
+#include "ipc/channel.hpp"
+
+#include "uv/tick.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace cluster::ipc {
+namespace {
+
+constexpr std::size_t read_chunk = 64 * 1024;
+constexpr int max_fds_per_read = 64;     // libuv reads room for this many
+constexpr int max_reads_per_wakeup = 32;  // fairness between channels
+constexpr int max_iov = 64;
+
+}  // namespace
+
+Channel::Channel(int fd, Serialization mode, std::size_t max_frame)
+    : fd_(fd), codec_(make_codec(mode, max_frame)) {
+  int flags = fcntl(fd_, F_GETFL);
+  if (flags >= 0) fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
+  fcntl(fd_, F_SETFD, FD_CLOEXEC);
+  read_buf_.resize(read_chunk);
+  if (uv_poll_init_socket(uv::loop(), poll_.get(), fd_) == 0) {
+    poll_.initialized();
+    poll_.get()->data = this;
+  }
+}
+
+Channel::~Channel() {
+  *alive_ = false;
+  poll_.close();
+  for (int f : fds_) ::close(f);
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void Channel::start(Callbacks cb) {
+  cb_ = std::move(cb);
+  reading_ = true;
+  update_poll();
+}
+
+void Channel::ref() {
+  reffed_ = true;
+  if (poll_.valid()) uv_ref(poll_.base());
+}
+
+void Channel::unref() {
+  reffed_ = false;
+  if (poll_.valid()) uv_unref(poll_.base());
+}
+
+int Channel::take_fd() {
+  if (fds_.empty()) return -1;
+  int f = fds_.front();
+  fds_.pop_front();
+  return f;
+}
+
+void Channel::complete(WriteCallback cb, std::error_code ec) {
+  if (cb) uv::next_tick([cb = std::move(cb), ec] { cb(ec); });
+}
+
+void Channel::write(const Message& msg, int send_fd, WriteCallback cb) {
+  if (closed_ || ending_) {
+    complete(std::move(cb), make_error_code(errc::channel_closed));
+    return;
+  }
+  Pending p;
+  if (auto ec = codec_->encode(msg, p.bytes)) {
+    complete(std::move(cb), ec);
+    return;
+  }
+  p.fd = send_fd;
+  p.cb = std::move(cb);
+  queued_bytes_ += p.bytes.size();
+  queue_.push_back(std::move(p));
+  flush();
+}
+
+void Channel::flush() {
+  while (!queue_.empty() && !closed_) {
+    Pending& head = queue_.front();
+    ssize_t n;
+    if (head.fd >= 0 && head.offset == 0) {
+      // A descriptor goes out alone, on the first byte of its frame.
+      iovec iov{head.bytes.data(), head.bytes.size()};
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+      msghdr mh{};
+      mh.msg_iov = &iov;
+      mh.msg_iovlen = 1;
+      mh.msg_control = control;
+      mh.msg_controllen = sizeof control;
+      cmsghdr* cm = CMSG_FIRSTHDR(&mh);
+      cm->cmsg_level = SOL_SOCKET;
+      cm->cmsg_type = SCM_RIGHTS;
+      cm->cmsg_len = CMSG_LEN(sizeof(int));
+      std::memcpy(CMSG_DATA(cm), &head.fd, sizeof(int));
+      do {
+        n = ::sendmsg(fd_, &mh, MSG_NOSIGNAL);
+      } while (n < 0 && errno == EINTR);
+      if (n > 0) head.fd = -1;  // sent exactly once, as libuv does after any successful sendmsg
+    } else {
+      iovec iov[max_iov];
+      int count = 0;
+      for (auto& p : queue_) {
+        if (count == max_iov || (count > 0 && p.fd >= 0)) break;
+        iov[count].iov_base = p.bytes.data() + p.offset;
+        iov[count].iov_len = p.bytes.size() - p.offset;
+        ++count;
+      }
+      msghdr mh{};
+      mh.msg_iov = iov;
+      mh.msg_iovlen = static_cast<std::size_t>(count);
+      do {
+        n = ::sendmsg(fd_, &mh, MSG_NOSIGNAL);
+      } while (n < 0 && errno == EINTR);
+    }
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      std::error_code ec = uv_error(-errno);
+      // The peer is gone: every queued write fails with the system error.
+      while (!queue_.empty()) {
+        complete(std::move(queue_.front().cb), ec);
+        queue_.pop_front();
+      }
+      queued_bytes_ = 0;
+      if (ending_) finish_close(ec);
+      update_poll();
+      return;
+    }
+    auto left = static_cast<std::size_t>(n);
+    queued_bytes_ -= left;
+    while (left > 0 && !queue_.empty()) {
+      Pending& p = queue_.front();
+      std::size_t rest = p.bytes.size() - p.offset;
+      if (left < rest) {
+        p.offset += left;
+        if (p.fd >= 0) p.fd = -1;
+        left = 0;
+        break;
+      }
+      left -= rest;
+      complete(std::move(p.cb), {});
+      queue_.pop_front();
+    }
+  }
+  if (queue_.empty() && ending_) {
+    finish_close({});
+    return;
+  }
+  update_poll();
+}
+
+void Channel::update_poll() {
+  if (!poll_.valid() || closed_) return;
+  int want = 0;
+  if (reading_) want |= UV_READABLE | UV_DISCONNECT;
+  if (!queue_.empty()) want |= UV_WRITABLE;
+  if (want == poll_events_) return;
+  poll_events_ = want;
+  if (want == 0) {
+    uv_poll_stop(poll_.get());
+  } else {
+    uv_poll_start(poll_.get(), want, &Channel::on_poll);
+  }
+  if (!reffed_) uv_unref(poll_.base());
+}
+
+void Channel::on_poll(uv_poll_t* h, int status, int events) {
+  auto* self = static_cast<Channel*>(h->data);
+  if (!self) return;
+  auto alive = self->alive_;
+  if (status < 0) {
+    self->finish_close(uv_error(status));
+    return;
+  }
+  if (events & UV_WRITABLE) {
+    self->flush();
+    if (!*alive) return;
+  }
+  if (events & (UV_READABLE | UV_DISCONNECT)) self->on_readable();
+}
+
+void Channel::on_readable() {
+  auto alive = alive_;
+  for (int round = 0; round < max_reads_per_wakeup && reading_ && !closed_; ++round) {
+    iovec iov{read_buf_.data(), read_buf_.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * max_fds_per_read)];
+    msghdr mh{};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = control;
+    mh.msg_controllen = sizeof control;
+    ssize_t n;
+    do {
+      n = ::recvmsg(fd_, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      finish_close(uv_error(-errno));
+      return;
+    }
+    for (cmsghdr* cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+      if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+      std::size_t count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (std::size_t i = 0; i < count; ++i) {
+        int f;
+        std::memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+        fds_.push_back(f);
+      }
+    }
+    if (n == 0) {
+      finish_close({});
+      return;
+    }
+    DecodeError err;
+    bool ok = codec_->feed(std::string_view(read_buf_.data(), static_cast<std::size_t>(n)),
+                           [&](Message&& m) {
+                             if (*alive && !closed_ && cb_.message) cb_.message(std::move(m));
+                           },
+                           err);
+    if (!*alive) return;
+    if (!ok && !closed_) {
+      reading_ = false;
+      auto bad = cb_.bad_frame;
+      if (bad) bad(err);
+      if (!*alive) return;
+      finish_close(err.code);
+      return;
+    }
+    if (static_cast<std::size_t>(n) < read_buf_.size()) return;  // drained for now
+  }
+}
+
+void Channel::finish_close(std::error_code) {
+  if (closed_) return;
+  closed_ = true;
+  reading_ = false;
+  while (!queue_.empty()) {
+    complete(std::move(queue_.front().cb), make_error_code(errc::channel_closed));
+    queue_.pop_front();
+  }
+  queued_bytes_ = 0;
+  poll_.close();
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  auto end = std::move(cb_.end);
+  cb_ = {};
+  if (end) end();
+}
+
+void Channel::close() {
+  if (closed_) return;
+  cb_.end = nullptr;  // a deliberate close is not reported as the peer's end
+  finish_close({});
+}
+
+void Channel::end() {
+  if (closed_) return;
+  reading_ = false;
+  ending_ = true;
+  cb_.message = nullptr;
+  cb_.end = nullptr;
+  if (queue_.empty()) {
+    finish_close({});
+  } else {
+    update_poll();
+  }
+}
+
+}  // namespace cluster::ipc

@@ -1,0 +1,84 @@
+// The IPC channel: one end of an AF_UNIX stream socketpair, framed by a codec, carrying socket
+// descriptors as SCM_RIGHTS on the first byte of the frame they belong to (libuv's uv_write2 rule).
+#pragma once
+
+#include "ipc/codec.hpp"
+#include "uv/handle.hpp"
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <system_error>
+
+namespace cluster::ipc {
+
+using WriteCallback = std::function<void(std::error_code)>;
+
+class Channel {
+ public:
+  struct Callbacks {
+    std::function<void(Message&&)> message;         // a decoded frame
+    std::function<void(const DecodeError&)> bad_frame;  // the stream is unusable; closed after
+    std::function<void()> end;                      // the peer closed or the socket failed
+  };
+
+  // Takes ownership of fd (made non-blocking here).
+  Channel(int fd, Serialization mode, std::size_t max_frame);
+  Channel(const Channel&) = delete;
+  Channel& operator=(const Channel&) = delete;
+  ~Channel();
+
+  // Starts reading; callbacks run on the loop until the channel closes.
+  void start(Callbacks cb);
+  // Queues msg's frame; send_fd (or -1) rides on its first byte and must stay open until cb runs.
+  // cb (may be empty) gets the outcome on a later tick; errc::channel_closed once closed.
+  void write(const Message& msg, int send_fd, WriteCallback cb);
+  // Takes the oldest received descriptor not yet claimed by a NODE_HANDLE frame; -1 if none.
+  int take_fd();
+  // Stops reading, fails queued writes with errc::channel_closed, closes the socket now.
+  void close();
+  // Stops reading now and closes the socket once queued writes are flushed (or fail).
+  void end();
+  bool closed() const noexcept { return closed_; }
+  // True while part of a frame is buffered (Node's channel.buffering).
+  bool buffering() const { return codec_->buffering(); }
+  // Bytes waiting to be written (Node's writeQueueSize).
+  std::size_t write_queue_size() const noexcept { return queued_bytes_; }
+  // Whether the open channel keeps the loop alive.
+  void ref();
+  void unref();
+  int fd() const noexcept { return fd_; }
+
+ private:
+  struct Pending {
+    std::string bytes;
+    std::size_t offset = 0;
+    int fd = -1;
+    WriteCallback cb;
+  };
+
+  static void on_poll(uv_poll_t* h, int status, int events);
+  void on_readable();
+  void flush();
+  void update_poll();
+  void finish_close(std::error_code why);
+  void complete(WriteCallback cb, std::error_code ec);
+
+  int fd_;
+  std::unique_ptr<Codec> codec_;
+  Callbacks cb_;
+  uv::Handle<uv_poll_t> poll_;
+  std::deque<Pending> queue_;
+  std::deque<int> fds_;
+  std::size_t queued_bytes_ = 0;
+  int poll_events_ = 0;
+  bool reading_ = false;
+  bool closed_ = false;
+  bool ending_ = false;
+  bool reffed_ = true;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::string read_buf_;
+};
+
+}  // namespace cluster::ipc

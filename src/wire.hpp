@@ -1,0 +1,31 @@
+// Every string Node puts on the wire, written exactly as Node writes it, in one place.
+#pragma once
+
+namespace cluster::wire {
+
+// Environment (lib/internal/child_process.js, lib/internal/cluster/primary.js).
+inline constexpr const char* env_unique_id = "NODE_UNIQUE_ID";
+inline constexpr const char* env_channel_fd = "NODE_CHANNEL_FD";
+inline constexpr const char* env_serialization = "NODE_CHANNEL_SERIALIZATION_MODE";
+inline constexpr const char* env_sched_policy = "NODE_CLUSTER_SCHED_POLICY";
+
+// Handle passing (lib/internal/child_process.js).
+inline constexpr const char* node_handle = "NODE_HANDLE";
+inline constexpr const char* node_handle_ack = "NODE_HANDLE_ACK";
+inline constexpr const char* node_handle_nack = "NODE_HANDLE_NACK";
+
+// Cluster envelope (lib/internal/cluster/utils.js).
+inline constexpr const char* node_cluster = "NODE_CLUSTER";
+
+// acts (lib/internal/cluster/primary.js and child.js).
+namespace act {
+inline constexpr const char* online = "online";
+inline constexpr const char* query_server = "queryServer";
+inline constexpr const char* listening = "listening";
+inline constexpr const char* close = "close";
+inline constexpr const char* exited_after_disconnect = "exitedAfterDisconnect";
+inline constexpr const char* newconn = "newconn";
+inline constexpr const char* disconnect = "disconnect";
+}  // namespace act
+
+}  // namespace cluster::wire
