@@ -80,6 +80,7 @@ void setup_worker() {
   auto& s = st();
   if (s.set_up) return;
   s.set_up = true;
+  (void)detail::role();  // decided while NODE_UNIQUE_ID is still in the environment
   const char* id_env = std::getenv(wire::env_unique_id);
   int id = id_env ? std::atoi(id_env) : 0;
   s.worker = detail::WorkerAccess::make(id);

@@ -26,6 +26,18 @@ ErrorHook& error_hook() {
   return hook;
 }
 
+// Node sets up a worker before any user code runs (pre_execution.js initializeClusterIPC): the
+// online message leaves and NODE_UNIQUE_ID, NODE_CHANNEL_FD and NODE_CHANNEL_SERIALIZATION_MODE
+// are gone from the environment before main(). All state setup_worker() touches is
+// constructed on first use, so static initialization order does not matter.
+struct WorkerBootstrap {
+  WorkerBootstrap() {
+    // The role is fixed before setup_worker() removes NODE_UNIQUE_ID from the environment.
+    if (detail::role() == detail::Role::worker) child::setup_worker();
+  }
+};
+const WorkerBootstrap bootstrap;
+
 }  // namespace
 
 namespace detail {

@@ -20,7 +20,7 @@ std::map<std::string, RoleFn>& roles() {
 RoleRegistrar::RoleRegistrar(const char* name, RoleFn fn) { roles()[name] = fn; }
 
 bool run_worker_role_if_any() {
-  if (!std::getenv("NODE_UNIQUE_ID")) return false;
+  if (!cluster::is_worker()) return false;
   const char* role = std::getenv("CPPCLUSTER_TEST_ROLE");
   if (!role) {
     std::fprintf(stderr, "test worker started without CPPCLUSTER_TEST_ROLE\n");

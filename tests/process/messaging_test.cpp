@@ -1,0 +1,225 @@
+// Messages both ways, event order, handles and closed channels. Ports of Node's
+// test-cluster-message.js, -worker-events.js, -worker-init.js, -send-handle-*.js.
+#include "support/test_support.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+using namespace cluster;
+using namespace testing_support;
+
+WORKER_ROLE(echo) {
+  worker().on(ev::message, [](const Message& m) {
+    if (m == "bye") {
+      worker().disconnect();
+      return;
+    }
+    worker().send(m);
+  });
+}
+
+WORKER_ROLE(send_first_then_exit) {
+  // A message sent at once must reach the primary after 'online' (the seed's 'online' rule).
+  worker().send({{"hello", "from worker"}});
+  worker().disconnect();
+}
+
+// Reports the port of a listening socket it is handed, then sends it back.
+WORKER_ROLE(handle_echo) {
+  worker().on(ev::message, [](const Message& m, Handle& h) {
+    Message reply = {{"got", m}, {"type", std::string(handle_type_name(h.type()))}};
+    if (h) {
+      sockaddr_in sa{};
+      socklen_t len = sizeof sa;
+      getsockname(h.fd(), reinterpret_cast<sockaddr*>(&sa), &len);
+      reply["port"] = ntohs(sa.sin_port);
+      worker().send(reply, std::move(h));
+    } else {
+      worker().send(reply);
+    }
+  });
+}
+
+// Sends a message after the primary has closed the channel: the callback sees channel_closed.
+WORKER_ROLE(send_after_close) {
+  worker().on(ev::message, [](const Message&) {
+    worker().send("first", {}, {}, [](std::error_code ec) {
+      if (ec) std::exit(9);
+      worker().disconnect();
+    });
+  });
+}
+
+namespace {
+
+int listening_socket(int* port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  listen(fd, 16);
+  socklen_t len = sizeof sa;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+  *port = ntohs(sa.sin_port);
+  return fd;
+}
+
+// Verifies the seed's echo example and Node's order: cluster 'message' before worker 'message'
+// (test-cluster-message.js), with strings, objects and non-ASCII text intact.
+TEST(Messaging, EchoInOrderAndClusterEventFirst) {
+  std::vector<std::string> order;
+  std::vector<Message> echoed;
+  const std::vector<Message> sent = {"hi there", {{"hello", "wörld"}, {"n", 1}}, {1, "x", nullptr, true},
+                                     42, 1.5, "line\nbreak \u2028 😀"};
+  auto w = fork_role("echo");
+  on(ev::message, [&](Worker& from, const Message&) {
+    EXPECT_EQ(&from, w.get());
+    order.push_back("cluster");
+  });
+  w->on(ev::message, [&](const Message& m) {
+    order.push_back("worker");
+    echoed.push_back(m);
+    if (echoed.size() == sent.size()) w->send("bye");
+  });
+  for (const auto& m : sent) EXPECT_TRUE(w->send(m));
+  run_loop();
+  EXPECT_EQ(echoed, sent);
+  ASSERT_EQ(order.size(), 2 * sent.size());
+  for (std::size_t i = 0; i < order.size(); i += 2) {
+    EXPECT_EQ(order[i], "cluster");
+    EXPECT_EQ(order[i + 1], "worker");
+  }
+}
+
+// Verifies 'online' comes before any message the worker sends at start.
+TEST(Messaging, OnlineBeforeFirstMessage) {
+  std::vector<std::string> order;
+  auto w = fork_role("send_first_then_exit");
+  w->on(ev::online, [&] { order.push_back("online"); });
+  w->on(ev::message, [&](const Message& m) { order.push_back(m["hello"].get<std::string>()); });
+  run_loop();
+  EXPECT_EQ(order, (std::vector<std::string>{"online", "from worker"}));
+}
+
+// Verifies NODE_-prefixed user messages never reach 'message' and {cmd:'NODE_CLUSTER', ack:-1}
+// is ignored harmlessly (test-cluster-invalid-message.js).
+TEST(Messaging, InternalLookalikesAreNotDelivered) {
+  std::vector<Message> got;
+  auto w = fork_role("echo");
+  w->on(ev::message, [&](const Message& m) {
+    got.push_back(m);
+    if (m == "last") w->send("bye");
+  });
+  w->on(ev::error, [&](const std::system_error& e) { ADD_FAILURE() << e.what(); });
+  w->send({{"cmd", "NODE_CLUSTER"}, {"ack", -1}});
+  w->send({{"cmd", "NODE_X"}, {"big", true}});
+  w->send({{"cmd", "NODE_"}, {"short", true}});  // not internal: cmd must be longer than 5
+  w->send("last");
+  MustCall exits(1, "exit");
+  w->on(ev::exit, [&](int code) {
+    exits();
+    EXPECT_EQ(code, 0);
+  });
+  run_loop();
+  EXPECT_EQ(got, (std::vector<Message>{{{"cmd", "NODE_"}, {"short", true}}, "last"}));
+}
+
+// Verifies a listening socket sent with a message arrives as a usable fd (NODE_HANDLE,
+// net.Server), and comes back the other way.
+TEST(Messaging, SendsServerHandleBothWays) {
+  int port = 0;
+  int fd = listening_socket(&port);
+  auto w = fork_role("handle_echo");
+  MustCall replies(1, "reply");
+  w->on(ev::message, [&](const Message& m, Handle& h) {
+    replies();
+    EXPECT_EQ(m["got"], Message({{"k", "server"}}));
+    EXPECT_EQ(m["type"], "net.Server");
+    EXPECT_EQ(m["port"], port);
+    ASSERT_TRUE(h);
+    EXPECT_EQ(h.type(), HandleType::net_server);
+    sockaddr_in sa{};
+    socklen_t len = sizeof sa;
+    ASSERT_EQ(getsockname(h.fd(), reinterpret_cast<sockaddr*>(&sa), &len), 0);
+    EXPECT_EQ(ntohs(sa.sin_port), port);
+    w->disconnect();
+  });
+  MustCall sent(1, "send callback");
+  EXPECT_TRUE(w->send({{"k", "server"}}, Handle::borrow(fd, HandleType::net_server), {}, [&](std::error_code ec) {
+    sent();
+    EXPECT_FALSE(ec);
+  }));
+  run_loop();
+  // A borrowed handle stays the caller's: still open here.
+  EXPECT_EQ(fcntl(fd, F_GETFD) >= 0, true);
+  close(fd);
+}
+
+// Verifies messages queued behind an unacknowledged handle keep their order (Node's _handleQueue).
+TEST(Messaging, MessagesAfterHandleKeepOrder) {
+  int port = 0;
+  int fd = listening_socket(&port);
+  auto w = fork_role("handle_echo");
+  std::vector<Message> got;
+  w->on(ev::message, [&](const Message& m) {
+    got.push_back(m["got"]);
+    if (got.size() == 4) w->disconnect();
+  });
+  w->send(1);
+  w->send(2, Handle::adopt(dup(fd), HandleType::net_server));
+  w->send(3);
+  w->send(4);
+  run_loop();
+  EXPECT_EQ(got, (std::vector<Message>{1, 2, 3, 4}));
+  close(fd);
+}
+
+// Verifies send() on a closed channel: false, and the callback gets channel_closed
+// (Node: ERR_IPC_CHANNEL_CLOSED).
+TEST(Messaging, SendAfterDisconnectReportsChannelClosed) {
+  MustCall cb(1, "callback"), err(1, "error event");
+  auto w = fork_role("idle2");
+  w->on(ev::exit, [&] {
+    EXPECT_FALSE(w->send("late", {}, {}, [&](std::error_code ec) {
+      cb();
+      EXPECT_EQ(ec, make_error_code(errc::channel_closed));
+      EXPECT_EQ(err_name(ec), "ERR_IPC_CHANNEL_CLOSED");
+    }));
+    w->on(ev::error, [&](const std::system_error& e) {
+      err();
+      EXPECT_EQ(e.code(), make_error_code(errc::channel_closed));
+    });
+    EXPECT_FALSE(w->send("late without callback"));
+  });
+  w->on(ev::online, [&] { w->disconnect(); });
+  run_loop();
+}
+
+// Verifies a handle that is not a socket is refused with bad_handle, not sent.
+TEST(Messaging, NonSocketHandleIsRefused) {
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  MustCall cb(1, "callback");
+  auto w = fork_role("idle2");
+  w->on(ev::online, [&] {
+    EXPECT_FALSE(w->send("x", Handle::borrow(p[0], HandleType::net_socket), {}, [&](std::error_code ec) {
+      cb();
+      EXPECT_EQ(ec, make_error_code(errc::bad_handle));
+      w->disconnect();
+    }));
+  });
+  run_loop();
+  close(p[0]);
+  close(p[1]);
+}
+
+}  // namespace
+
+WORKER_ROLE(idle2) { (void)worker(); }
