@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages cppcluster needs, only those missing (apt-get update once first).
 set -euo pipefail
-packages=(cmake ninja-build g++ pkg-config libuv1-dev nlohmann-json3-dev libgtest-dev
+packages=(make cmake ninja-build g++ pkg-config libuv1-dev nlohmann-json3-dev libgtest-dev
           libhttp-parser-dev nodejs wrk)
 missing=()
 for p in "${packages[@]}"; do

@@ -259,3 +259,28 @@ TEST(Lifecycle, ForkAndRemoveListenerFromExitListener) {
 }
 
 }  // namespace
+
+namespace {
+
+// Verifies the seed's registry rule: a worker leaves workers() once it has both disconnected and
+// exited, before the later of the two events is emitted, whatever their order.
+TEST(Lifecycle, WorkersDropsAfterBothDisconnectAndExit) {
+  int checked = 0;
+  auto check = [&](Worker& w, const char* event) {
+    bool listed = workers().count(w.id()) > 0;
+    bool both = !w.is_connected() && w.is_dead();
+    EXPECT_EQ(listed, !both) << event << " of worker " << w.id();
+    ++checked;
+  };
+  for (const char* role : {"exit42", "raise_sigterm", "self_disconnect"}) {
+    auto w = fork_role(role);
+    Worker* wp = w.get();
+    w->on(ev::disconnect, [&, wp] { check(*wp, "disconnect"); });
+    w->on(ev::exit, [&, wp] { check(*wp, "exit"); });
+  }
+  run_loop();
+  EXPECT_EQ(checked, 6);
+  EXPECT_TRUE(workers().empty());
+}
+
+}  // namespace

@@ -263,6 +263,7 @@ TEST(Settings, MissingExecReportsEnoent) {
   run_loop();
   EXPECT_EQ(log, (std::vector<std::string>{"error ENOENT", "fork", "disconnect"}));
   EXPECT_TRUE(w->is_dead());
+  EXPECT_EQ(w->process().exit_code(), std::optional<int>(-2));
   EXPECT_TRUE(workers().empty());
 }
 
