@@ -762,7 +762,7 @@ class Decoder {
   // V8 ReadString: a string value (version >= 12) or raw UTF-8 (older).
   bool read_string(std::string& s) {
     if (version_ < 12) return read_string_body('S', s);
-    unsigned t;
+    unsigned t = 0;
     if (!read_tag(t)) return false;
     if (t != '"' && t != 'c' && t != 'S') {
       return fail("expected a string, found tag " + tag_text(t) + at(pos_ - 1));
@@ -772,7 +772,7 @@ class Decoder {
 
   // A property key: a string, or a number V8 wrote for an integer key.
   bool read_key(std::string& key) {
-    unsigned t;
+    unsigned t = 0;
     if (!read_tag(t)) return false;
     switch (t) {
       case '"':
@@ -814,7 +814,7 @@ class Decoder {
     while (pos_ < size_ && p_[pos_] == 0) ++pos_;
     const std::size_t start = pos_;
     const std::uint32_t first_id = next_id_;
-    unsigned t;
+    unsigned t = 0;
     if (!read_tag(t)) return Got::fail;
     switch (t) {
       case '_': out = nullptr; return Got::undefined;
@@ -973,7 +973,7 @@ class Decoder {
   bool unique_keys(const Message::object_t::Container& v) {
     if (v.size() < 2) return true;
     bool dup = false;
-    if (v.size() <= 8) {
+    if (v.size() <= 16) {
       for (std::size_t i = 0; i < v.size() && !dup; ++i) {
         for (std::size_t j = i + 1; j < v.size(); ++j) {
           if (v[i].first == v[j].first) {
@@ -1017,7 +1017,7 @@ class Decoder {
     auto& props = static_cast<Message::object_t::Container&>(out.get_ref<Message::object_t&>());
     std::uint32_t count = 0;
     for (;;) {
-      unsigned t;
+      unsigned t = 0;
       if (!peek_tag(t)) return Got::fail;
       if (t == '{') {
         ++pos_;
@@ -1041,7 +1041,7 @@ class Decoder {
   bool read_array_properties(Message::array_t& arr, unsigned end_tag, std::uint32_t& count) {
     count = 0;
     for (;;) {
-      unsigned t;
+      unsigned t = 0;
       if (!peek_tag(t)) return false;
       if (t == end_tag) {
         ++pos_;
@@ -1077,7 +1077,7 @@ class Decoder {
     auto& arr = out.get_ref<Message::array_t&>();
     arr.reserve(length);
     for (std::uint32_t i = 0; i < length; ++i) {
-      unsigned t;
+      unsigned t = 0;
       if (!peek_tag(t)) return Got::fail;
       arr.emplace_back();
       if (t == '-') {  // the hole
@@ -1141,7 +1141,7 @@ class Decoder {
     auto& entries = out.get_ref<Message::array_t&>();
     std::uint32_t count = 0;
     for (;;) {
-      unsigned t;
+      unsigned t = 0;
       if (!peek_tag(t)) return Got::fail;
       if (t == ':') {
         ++pos_;
@@ -1166,7 +1166,7 @@ class Decoder {
     auto& items = out.get_ref<Message::array_t&>();
     std::uint32_t count = 0;
     for (;;) {
-      unsigned t;
+      unsigned t = 0;
       if (!peek_tag(t)) return Got::fail;
       if (t == ',') {
         ++pos_;
@@ -1188,7 +1188,7 @@ class Decoder {
     Message cause;
     bool has_cause = false;
     for (bool done = false; !done;) {
-      std::uint32_t t;
+      std::uint32_t t = 0;
       if (!read_varint(t, "an Error field")) return Got::fail;
       switch (t) {
         case 'E': name = "EvalError"; break;
@@ -1262,7 +1262,7 @@ class Decoder {
 
   // After an ArrayBuffer (in out), a 'V' turns it into a view of part of it.
   Got maybe_view(Message& out, std::size_t start, std::uint32_t first_id, bool allow_view) {
-    unsigned t;
+    unsigned t = 0;
     if (!allow_view || pos_ >= size_ || !peek_tag(t) || t != 'V') return Got::value;
     ++pos_;
     std::uint32_t sub, offset, length, flags = 0;

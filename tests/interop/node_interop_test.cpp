@@ -34,8 +34,9 @@ void run_node_workers(Serialization mode) {
   const std::string mode_name = mode == Serialization::advanced ? "advanced" : "json";
   setup_primary({.exec_path = "node", .exec = tests_dir() + "/interop/node_worker.js", .args = {mode_name},
                  .serialization = mode});
-  const Message payload = {{"hello", "wörld"}, {"n", 1}, {"list", {1, "x", nullptr, true}}, {"big", 12345678901LL},
+  Message payload = {{"hello", "wörld"}, {"n", 1}, {"list", {1, "x", nullptr, true}}, {"big", 12345678901LL},
                            {"f", 1.5}, {"s", "line\nbreak \u2028 😀"}};
+  if (mode == Serialization::advanced) payload["buf"] = Message::binary({0, 1, 2, 254, 255});
   std::map<int, std::vector<std::string>> log;
   std::map<int, Message> exits;
   const std::vector<std::string> modes = {"primary-disconnect", "worker-disconnect", "worker-destroy", "kill", "exit7"};
@@ -92,6 +93,18 @@ TEST(Interop, CppPrimaryRunsNodeWorkersJson) { run_node_workers(Serialization::j
 TEST(Interop, NodePrimaryRunsCppWorkersJson) {
   if (!have_node()) GTEST_SKIP() << "node is not on PATH";
   std::string cmd = "timeout 60 node " + tests_dir() + "/interop/node_primary.js " + self_exe() + " json";
+  int rc = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(rc));
+  EXPECT_EQ(WEXITSTATUS(rc), 0);
+}
+
+// Verifies the same under 'advanced' serialization (Node's V8 format, issue 4), with a Buffer.
+TEST(Interop, CppPrimaryRunsNodeWorkersAdvanced) { run_node_workers(Serialization::advanced); }
+
+// Verifies a Node.js primary runs C++ workers under 'advanced' serialization.
+TEST(Interop, NodePrimaryRunsCppWorkersAdvanced) {
+  if (!have_node()) GTEST_SKIP() << "node is not on PATH";
+  std::string cmd = "timeout 60 node " + tests_dir() + "/interop/node_primary.js " + self_exe() + " advanced";
   int rc = std::system(cmd.c_str());
   ASSERT_TRUE(WIFEXITED(rc));
   EXPECT_EQ(WEXITSTATUS(rc), 0);

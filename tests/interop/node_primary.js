@@ -19,7 +19,7 @@ const seen = [];
 const results = new Map();
 
 function forkRole(mode) {
-  const w = cluster.fork({ CPPCLUSTER_TEST_ROLE: 'node_interop' });
+  const w = cluster.fork({ CPPCLUSTER_TEST_ROLE: 'node_interop', INTEROP_SERIALIZATION: serialization });
   const log = [];
   results.set(w.id, { mode, log });
   w.on('online', () => log.push('online'));

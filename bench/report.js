@@ -1,0 +1,50 @@
+// Turns the JSON lines bench/run.sh collected into bench/RESULTS.md.
+// Usage: node report.js <lines-file> <RESULTS.md> <runs>
+'use strict';
+const fs = require('fs');
+const os = require('os');
+const { execSync } = require('child_process');
+
+const [linesFile, outFile, runs] = process.argv.slice(2);
+const rows = fs.readFileSync(linesFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const fmt = (x) => (x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(2));
+
+// figure -> metric -> impl -> values
+const figures = new Map();
+const commands = new Map();
+for (const { figure, cmd, result } of rows) {
+  const { impl } = result;
+  commands.set(`${figure}/${impl}`, cmd);
+  for (const [k, v] of Object.entries(result)) {
+    if (typeof v !== 'number') continue;
+    const key = `${figure} ${k}`;
+    if (!figures.has(key)) figures.set(key, {});
+    (figures.get(key)[impl] ||= []).push(v);
+  }
+}
+
+const lowerIsBetter = (metric) => /_us$|_ms$|rss|cpu/.test(metric);
+let md = `# Benchmark results\n\n`;
+md += `Written by \`make bench\` (bench/run.sh, then bench/report.js) on ${new Date().toISOString().slice(0, 10)}.\n`;
+md += `Each figure ran ${runs} times, cppcluster and Node.js alternately in the same run.\n\n`;
+md += `Machine: ${os.cpus().length} cores (${os.cpus()[0].model.trim()}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, `;
+md += `kernel ${os.release()}, node ${process.version}.\n\n`;
+md += `| figure | metric | cppcluster median (min–max) | Node.js median (min–max) | cppcluster/Node |\n|---|---|---|---|---|\n`;
+for (const [key, byImpl] of figures) {
+  const [figure, metric] = key.split(' ');
+  const c = byImpl.cppcluster || [], n = byImpl.node || [];
+  if (!c.length || !n.length) continue;
+  const ratio = median(c) / median(n);
+  const better = lowerIsBetter(metric) ? '(lower is better)' : '(higher is better)';
+  md += `| ${figure} | ${metric} ${better} | ${fmt(median(c))} (${fmt(Math.min(...c))}–${fmt(Math.max(...c))}) | `;
+  md += `${fmt(median(n))} (${fmt(Math.min(...n))}–${fmt(Math.max(...n))}) | ${ratio.toFixed(2)} |\n`;
+}
+md += `\n## Commands\n\n`;
+for (const [k, cmd] of commands) md += `- ${k}: \`${cmd.replace(/\/[^ ]*\/(build-release|bench)\//g, '$1/')}\`\n`;
+fs.writeFileSync(outFile, md);
