@@ -47,6 +47,8 @@ void ChildProcess::disconnect() {
   if (impl_->target) impl_->target->disconnect();
 }
 
+std::size_t ChildProcess::stdio_count() const { return impl_->stdio.size(); }
+
 Stream* ChildProcess::stdio(std::size_t index) const {
   if (index >= impl_->stdio.size()) return nullptr;
   return impl_->stdio[index].get();

@@ -133,7 +133,17 @@ void release_if_gone(Worker& w) {
   if (w.is_connected() || !w.is_dead()) return;
   auto it = st().live.find(w.id());
   if (it == st().live.end()) return;
-  uv::next_tick([keep = std::move(it->second)] {});
+  // A gone worker emits nothing more; dropping its listeners also breaks the cycles of listeners
+  // that capture the worker's own shared_ptr (w->on(ev::message, [w] {...})).
+  uv::next_tick([keep = std::move(it->second)] {
+    keep->remove_all_listeners();
+    if (auto& p = detail::WorkerAccess::process(*keep)) {
+      p->remove_all_listeners();
+      for (std::size_t i = 0; i < p->stdio_count(); ++i) {
+        if (auto* s = p->stdio(i)) s->remove_all_listeners();
+      }
+    }
+  });
   st().live.erase(it);
 }
 

@@ -83,6 +83,8 @@ class ChildProcess : public Emitter<Event<ev::exit_t, int, std::string_view>,
   const std::vector<std::string>& spawnargs() const noexcept { return spawnargs_; }
   // The pipes of 'pipe' stdio entries (silent: 0, 1, 2); nullptr for other entries.
   Stream* stdio(std::size_t index) const;
+  // The number of stdio entries the process was started with.
+  std::size_t stdio_count() const;
   Stream* stdin_stream() const { return stdio(0); }
   Stream* stdout_stream() const { return stdio(1); }
   Stream* stderr_stream() const { return stdio(2); }
