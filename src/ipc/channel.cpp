@@ -16,7 +16,8 @@ namespace {
 constexpr std::size_t read_chunk = 64 * 1024;
 constexpr int max_fds_per_read = 64;     // libuv reads room for this many
 constexpr int max_reads_per_wakeup = 32;  // fairness between channels
-constexpr int max_iov = 64;
+constexpr int max_iov = 256;
+constexpr std::size_t max_batch_bytes = 256 * 1024;  // flush at once past this much queued
 
 }  // namespace
 
@@ -80,7 +81,25 @@ void Channel::write(const Message& msg, int send_fd, WriteCallback cb) {
   p.cb = std::move(cb);
   queued_bytes_ += p.bytes.size();
   queue_.push_back(std::move(p));
-  flush();
+  schedule_flush();
+}
+
+void Channel::schedule_flush() {
+  // Frames written during one loop callback leave together in one sendmsg at the next tick (or
+  // at once past the batch limit): a syscall per batch instead of per message. The tick runs
+  // before the loop polls again, so nothing waits on I/O for it.
+  if (queued_bytes_ >= max_batch_bytes) {
+    flush();
+    return;
+  }
+  if (flush_scheduled_) return;
+  flush_scheduled_ = true;
+  auto alive = alive_;
+  uv::next_tick([this, alive] {
+    if (!*alive) return;
+    flush_scheduled_ = false;
+    flush();
+  });
 }
 
 void Channel::flush() {
@@ -270,7 +289,7 @@ void Channel::end() {
   if (queue_.empty()) {
     finish_close({});
   } else {
-    update_poll();
+    flush();
   }
 }
 

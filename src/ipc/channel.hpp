@@ -61,6 +61,7 @@ class Channel {
   static void on_poll(uv_poll_t* h, int status, int events);
   void on_readable();
   void flush();
+  void schedule_flush();
   void update_poll();
   void finish_close(std::error_code why);
   void complete(WriteCallback cb, std::error_code ec);
@@ -76,6 +77,7 @@ class Channel {
   bool reading_ = false;
   bool closed_ = false;
   bool ending_ = false;
+  bool flush_scheduled_ = false;
   bool reffed_ = true;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::string read_buf_;
