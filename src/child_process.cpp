@@ -153,6 +153,7 @@ std::unique_ptr<ChildProcess> ChildProcessAccess::spawn(const SpawnOptions& o) {
   po.exit_cb = [](uv_process_t* h, int64_t status, int term_signal) {
     auto* self = static_cast<ChildProcess*>(h->data);
     if (!self) return;
+    uv::CallbackScope scope;
     std::string_view sig;
     if (term_signal != 0) {
       sig = signal_name(term_signal);

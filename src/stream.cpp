@@ -1,5 +1,6 @@
 // Stream: a stdio pipe of a child process, on a libuv pipe.
 #include "stream_impl.hpp"
+#include "uv/tick.hpp"
 
 #include "cluster/error.hpp"
 
@@ -36,6 +37,7 @@ void Stream::resume() {
       [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
         auto* impl = static_cast<Impl*>(s->data);
         if (!impl || !impl->owner) return;
+        uv::CallbackScope scope;
         Stream* self = impl->owner;
         if (n > 0) {
           self->emit(ev::data, std::string_view(buf->base, static_cast<std::size_t>(n)));

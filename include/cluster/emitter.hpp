@@ -59,14 +59,16 @@ class Signal {
       Tuple t(args...);
       detail::call_prefix(f, t, std::make_index_sequence<n>{});
     };
-    entries_.push_back(std::move(entry));
+    writable().push_back(std::move(entry));
   }
 
   // Removes the listener with this id; false if it is not here.
   bool remove(listener_id id) {
-    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
-      if ((*it)->id == id) {
-        entries_.erase(it);
+    if (!entries_) return false;
+    for (std::size_t i = 0; i < entries_->size(); ++i) {
+      if ((*entries_)[i]->id == id) {
+        auto& list = writable();
+        list.erase(list.begin() + static_cast<std::ptrdiff_t>(i));
         return true;
       }
     }
@@ -75,9 +77,11 @@ class Signal {
 
   // Calls every listener registered when the emit starts.
   void emit(Args... args) {
-    if (entries_.empty()) return;
+    if (!entries_ || entries_->empty()) return;
+    // The list is copy-on-write: holding it here makes any add/remove during the emit copy it,
+    // which gives Node's snapshot semantics without a copy per emit.
     auto snapshot = entries_;
-    for (auto& e : snapshot) {
+    for (const auto& e : *snapshot) {
       if (e->once) {
         if (e->fired) continue;
         e->fired = true;
@@ -87,8 +91,8 @@ class Signal {
     }
   }
 
-  std::size_t size() const noexcept { return entries_.size(); }
-  void clear() noexcept { entries_.clear(); }
+  std::size_t size() const noexcept { return entries_ ? entries_->size() : 0; }
+  void clear() noexcept { entries_.reset(); }
 
  private:
   struct Entry {
@@ -97,7 +101,18 @@ class Signal {
     bool fired = false;
     Fn fn;
   };
-  std::vector<std::shared_ptr<Entry>> entries_;
+  using List = std::vector<std::shared_ptr<Entry>>;
+
+  List& writable() {
+    if (!entries_) {
+      entries_ = std::make_shared<List>();
+    } else if (entries_.use_count() > 1) {
+      entries_ = std::make_shared<List>(*entries_);  // an emit is iterating the old one
+    }
+    return *entries_;
+  }
+
+  std::shared_ptr<List> entries_;
 };
 
 // Declares that Tag's listeners are called with Args.

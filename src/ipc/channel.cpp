@@ -194,6 +194,7 @@ void Channel::update_poll() {
 void Channel::on_poll(uv_poll_t* h, int status, int events) {
   auto* self = static_cast<Channel*>(h->data);
   if (!self) return;
+  uv::CallbackScope scope;
   auto alive = self->alive_;
   if (status < 0) {
     self->finish_close(uv_error(status));

@@ -55,4 +55,18 @@ void drain_ticks() {
   if (q.idle.valid()) uv_unref(q.idle.base());
 }
 
+namespace {
+int callback_depth = 0;
+}  // namespace
+
+CallbackScope::CallbackScope() noexcept { ++callback_depth; }
+
+CallbackScope::~CallbackScope() {
+  if (--callback_depth == 0 && !ticks().queue.empty()) {
+    ++callback_depth;  // ticks that make further callbacks drain in this same loop
+    drain_ticks();
+    --callback_depth;
+  }
+}
+
 }  // namespace cluster::uv
