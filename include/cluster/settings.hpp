@@ -44,19 +44,19 @@ using InspectPort = std::variant<int, std::function<int()>>;
 // The fields of cluster.settings; an empty field means Node's "undefined".
 // setup_primary() merges the fields that are set over the current settings.
 struct Settings {
-  maybe<std::string> exec_path;              // interpreter (e.g. /usr/bin/node); empty: run exec
-  maybe<std::string> exec;                   // worker program or script; default: this program
-  maybe<std::vector<std::string>> args;      // default: this process's arguments
-  maybe<std::vector<std::string>> exec_argv; // interpreter flags, before exec; default: none
-  maybe<std::string> cwd;                    // default: inherit
-  maybe<Serialization> serialization;        // default: json
-  maybe<bool> silent;                        // pipe the worker's stdout/stderr to the primary
-  maybe<std::vector<Stdio>> stdio;           // overrides silent; must hold exactly one ipc
-  maybe<uid_t> uid;
-  maybe<gid_t> gid;
-  maybe<InspectPort> inspect_port;           // Node workers: --inspect-port for each fork
-  maybe<bool> windows_hide;                  // accepted; nothing to hide on Linux
-  maybe<std::size_t> max_frame_bytes;        // largest IPC frame accepted from a worker
+  maybe<std::string> exec_path{};              // interpreter (e.g. /usr/bin/node); empty: run exec
+  maybe<std::string> exec{};                   // worker program or script; default: this program
+  maybe<std::vector<std::string>> args{};      // default: this process's arguments
+  maybe<std::vector<std::string>> exec_argv{}; // interpreter flags, before exec; default: none
+  maybe<std::string> cwd{};                    // default: inherit
+  maybe<Serialization> serialization{};        // default: json
+  maybe<bool> silent{};                        // pipe the worker's stdout/stderr to the primary
+  maybe<std::vector<Stdio>> stdio{};           // overrides silent; must hold exactly one ipc
+  maybe<uid_t> uid{};
+  maybe<gid_t> gid{};
+  maybe<InspectPort> inspect_port{};           // Node workers: --inspect-port for each fork
+  maybe<bool> windows_hide{};                  // accepted; nothing to hide on Linux
+  maybe<std::size_t> max_frame_bytes{};        // largest IPC frame accepted from a worker
 };
 
 // The default max_frame_bytes: 64 MiB.

@@ -72,6 +72,20 @@ void Channel::write(const Message& msg, int send_fd, WriteCallback cb) {
     complete(std::move(cb), make_error_code(errc::channel_closed));
     return;
   }
+  if (send_fd < 0 && !queue_.empty() && queue_.back().fd < 0 && !queue_.back().cb) {
+    // Frames without a descriptor share one buffer until the batch leaves.
+    Pending& tail = queue_.back();
+    const std::size_t before = tail.bytes.size();
+    if (auto ec = codec_->encode(msg, tail.bytes)) {
+      tail.bytes.resize(before);
+      complete(std::move(cb), ec);
+      return;
+    }
+    queued_bytes_ += tail.bytes.size() - before;
+    tail.cb = std::move(cb);
+    schedule_flush();
+    return;
+  }
   Pending p;
   if (auto ec = codec_->encode(msg, p.bytes)) {
     complete(std::move(cb), ec);
@@ -144,9 +158,20 @@ void Channel::flush() {
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       std::error_code ec = uv_error(-errno);
       // The peer is gone: every queued write fails with the system error.
+      bool uncovered = false;
       while (!queue_.empty()) {
-        complete(std::move(queue_.front().cb), ec);
+        if (queue_.front().cb) {
+          complete(std::move(queue_.front().cb), ec);
+        } else {
+          uncovered = true;
+        }
         queue_.pop_front();
+      }
+      if (uncovered && cb_.write_error) {
+        auto alive = alive_;
+        uv::next_tick([this, alive, ec] {
+          if (*alive && cb_.write_error) cb_.write_error(ec);
+        });
       }
       queued_bytes_ = 0;
       if (ending_) finish_close(ec);

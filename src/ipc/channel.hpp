@@ -21,6 +21,7 @@ class Channel {
     std::function<void(Message&&)> message;         // a decoded frame
     std::function<void(const DecodeError&)> bad_frame;  // the stream is unusable; closed after
     std::function<void()> end;                      // the peer closed or the socket failed
+    std::function<void(std::error_code)> write_error;  // writes without a callback failed
   };
 
   // Takes ownership of fd (made non-blocking here).

@@ -55,6 +55,9 @@ void Target::start(Callbacks cb) {
         if (cb_.error) cb_.error(std::system_error(e.code, e.detail));
       },
       [this] { on_end(); },
+      [this](std::error_code ec) {
+        if (cb_.error) cb_.error(std::system_error(ec, "write"));
+      },
   });
 }
 
@@ -68,7 +71,7 @@ void Target::report(const std::error_code& ec, const char* what) {
   });
 }
 
-bool Target::send(Message msg, Handle handle, const SendOptions& opts, WriteCallback cb) {
+bool Target::send(const Message& msg, Handle handle, const SendOptions& opts, WriteCallback cb) {
   if (!connected_) {
     auto ec = make_error_code(errc::channel_closed);
     if (cb) {
@@ -93,7 +96,7 @@ bool Target::send(Message msg, Handle handle, const SendOptions& opts, WriteCall
     // keep_open: the sender keeps its socket; the library never closes it.
     h = std::make_shared<Handle>(Handle::borrow(h->release(), h->type()));
   }
-  return send_now({std::move(msg), std::move(h), opts, std::move(cb)});
+  return send_now(msg, std::move(h), opts, std::move(cb));
 }
 
 void Target::send_quiet(Message msg) {
@@ -101,35 +104,33 @@ void Target::send_quiet(Message msg) {
   channel_->write(msg, -1, nullptr);
 }
 
-bool Target::send_now(QueuedSend s) {
+bool Target::send_now(const Message& msg, std::shared_ptr<Handle> handle, const SendOptions& opts,
+                      WriteCallback cb) {
   if (handle_queue_) {
     // Everything waits behind an unacknowledged handle, so messages keep their order.
-    handle_queue_->push_back(std::move(s));
+    handle_queue_->push_back({msg, std::move(handle), opts, std::move(cb)});
     return handle_queue_->size() == 1;
   }
-  Message frame;
-  int fd = -1;
-  if (s.handle && *s.handle) {
-    frame = Message::object();
-    frame["cmd"] = wire::node_handle;
-    frame["type"] = handle_type_name(s.handle->type());
-    frame["msg"] = s.msg;
-    if (s.handle->key) frame["key"] = *s.handle->key;
-    if (s.handle->dgram_type) frame["dgramType"] = *s.handle->dgram_type;
-    fd = s.handle->fd();
-    handle_queue_.emplace();
+  if (!handle || !*handle) {
+    // The common case: no handle, and nothing to do after the write unless the caller asked.
+    channel_->write(msg, -1, std::move(cb));
+    return channel_->write_queue_size() < 65536 * 2;
   }
-  const Message& out = fd >= 0 ? frame : s.msg;
-  auto handle = s.handle;
-  bool closes_on_ack = handle && handle->owned() && handle->type() == HandleType::net_socket;
-  if (closes_on_ack) pending_ = PendingHandle{QueuedSend{s.msg, handle, s.opts, nullptr}, 0};
+  Message frame = Message::object();
+  frame["cmd"] = wire::node_handle;
+  frame["type"] = handle_type_name(handle->type());
+  frame["msg"] = msg;
+  if (handle->key) frame["key"] = *handle->key;
+  if (handle->dgram_type) frame["dgramType"] = *handle->dgram_type;
+  handle_queue_.emplace();
+  bool closes_on_ack = handle->owned() && handle->type() == HandleType::net_socket;
+  if (closes_on_ack) pending_ = PendingHandle{QueuedSend{msg, handle, opts, nullptr}, 0};
   auto alive = alive_;
-  auto user_cb = std::move(s.cb);
-  channel_->write(out, fd, [this, alive, handle, closes_on_ack, user_cb = std::move(user_cb)](std::error_code ec) {
+  channel_->write(frame, handle->fd(), [this, alive, handle, closes_on_ack, cb = std::move(cb)](std::error_code ec) {
     // The fd has left (or failed to); an owned non-socket handle is the library's to close now.
-    if (handle && (!closes_on_ack || ec)) handle->reset();
-    if (user_cb) {
-      user_cb(ec);
+    if (!closes_on_ack || ec) handle->reset();
+    if (cb) {
+      cb(ec);
     } else if (ec && *alive && cb_.error) {
       cb_.error(std::system_error(ec, "write"));
     }
@@ -158,10 +159,10 @@ void Target::on_ack(bool nack) {
     auto again = pending_->send;
     int tries = pending_->retransmissions;
     pending_.reset();
-    send_now(std::move(again));
+    send_now(again.msg, again.handle, again.opts, std::move(again.cb));
     if (pending_) pending_->retransmissions = tries;
   }
-  for (auto& q : queue) send_now(std::move(q));
+  for (auto& q : queue) send_now(q.msg, std::move(q.handle), q.opts, std::move(q.cb));
   if (!connected_ && !channel_->closed() && !handle_queue_) do_disconnect();
 }
 

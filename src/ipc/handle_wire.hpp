@@ -36,7 +36,7 @@ class Target {
   // Node's target.send(): false when the channel is closed (cb or the error event then gets
   // errc::channel_closed on a later tick) or its write queue is long; an owned handle is closed by
   // the library once sent (a net.Socket once acknowledged), a borrowed one is left to the caller.
-  bool send(Message msg, Handle handle, const SendOptions& opts, WriteCallback cb);
+  bool send(const Message& msg, Handle handle, const SendOptions& opts, WriteCallback cb);
   // Sends without the connected check's error reporting (Node's swallowErrors sends).
   void send_quiet(Message msg);
   // Node's target.disconnect(): stops sending, flushes, closes; emits disconnect on a later tick.
@@ -62,7 +62,7 @@ class Target {
     int retransmissions = 0;
   };
 
-  bool send_now(QueuedSend s);
+  bool send_now(const Message& msg, std::shared_ptr<Handle> handle, const SendOptions& opts, WriteCallback cb);
   void on_frame(Message&& m);
   void on_ack(bool nack);
   void do_disconnect();

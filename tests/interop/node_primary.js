@@ -34,11 +34,15 @@ function forkRole(mode) {
       else if (mode === 'kill') w.kill('SIGKILL');
     }
   });
-  w.on('disconnect', () => log.push(['disconnect', w.exitedAfterDisconnect]));
+  w.on('disconnect', () => {
+    log.push(['disconnect', w.exitedAfterDisconnect]);
+    seen.push(`d${w.id}`);
+    if (seen.length === 6) finish();
+  });
   w.on('exit', (code, signal) => {
     log.push(['exit', code, signal, w.exitedAfterDisconnect]);
-    seen.push(w.id);
-    if (seen.length === 3) finish();
+    seen.push(`e${w.id}`);
+    if (seen.length === 6) finish();
   });
   return w;
 }
