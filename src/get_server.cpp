@@ -105,7 +105,10 @@ std::shared_ptr<ServerSlot> get_server(const Message& options, std::function<voi
       return;
     }
     slot->key = r.key;
-    if (r.err) remove_index(*slot);
+    if (r.err) {
+      remove_index(*slot);
+      slot->open = false;
+    }
     cb(r);
   });
   return slot;

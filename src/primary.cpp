@@ -5,6 +5,7 @@
 #include "child_process.hpp"
 #include "detail.hpp"
 #include "ipc/handle_wire.hpp"
+#include "query_server.hpp"
 #include "uv/handle.hpp"
 #include "uv/tick.hpp"
 #include "wire.hpp"
@@ -282,6 +283,7 @@ void setup_primary(const Settings& options) {
   s.settings = std::move(next);
   if (!s.initialized) {
     s.initialized = true;
+    primary::install_server_sharing();
     if (!s.policy) s.policy = initial_policy();
     s.policy_frozen = true;
   }

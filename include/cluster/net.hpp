@@ -155,8 +155,9 @@ class Server : public ServerEmitter, public std::enable_shared_from_this<Server>
   // Listens on a given socket (a received net.Server handle, or any bound stream socket) without
   // asking the primary. Throws std::invalid_argument when h holds no stream socket.
   void listen(Handle h, std::function<void()> cb = {});
-  // Stops accepting; cb runs once every connection has ended too (with ERR_SERVER_NOT_RUNNING
-  // when the server was not listening). In a worker this tells the primary (act 'close').
+  // Stops accepting; cb runs once every connection has ended too (with ENOTCONN, Node's
+  // ERR_SERVER_NOT_RUNNING, when the server was not listening). In a worker this tells the
+  // primary (act 'close').
   void close(std::function<void(std::error_code)> cb = {});
   // The bound address (under sched_rr in a worker, the primary's); nullopt unless listening.
   std::optional<Address> address() const;

@@ -1,4 +1,5 @@
 #include "net/sockaddr.hpp"
+#include "uv/tick.hpp"
 
 #include "uv/handle.hpp"
 
@@ -198,6 +199,7 @@ void lookup(const std::string& host, int family_hint, std::function<void(int, co
   int err = uv_getaddrinfo(
       uv::loop(), &r->req,
       [](uv_getaddrinfo_t* req, int status, addrinfo* res) {
+    uv::CallbackScope scope;
         auto* r = reinterpret_cast<Req*>(req);
         std::string ip;
         int family = 0;

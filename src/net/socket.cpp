@@ -86,6 +86,7 @@ void Socket::Impl::start_reading() {
       stream(),
       [](uv_handle_t*, size_t, uv_buf_t* buf) { *buf = uv_buf_init(read_buffer, sizeof read_buffer); },
       [](uv_stream_t* st, ssize_t n, const uv_buf_t* buf) {
+    uv::CallbackScope scope;
         auto* impl = static_cast<Impl*>(st->data);
         if (!impl || !impl->owner || n == 0) return;
         auto keep = impl->self;
@@ -164,6 +165,7 @@ bool Socket::Impl::write_now(std::string_view data, WriteCallback cb) {
   auto* r = new WriteReq{{}, std::string(data.substr(off)), std::move(cb), owner->weak_from_this()};
   uv_buf_t b = uv_buf_init(r->data.data(), static_cast<unsigned>(r->data.size()));
   int err = uv_write(&r->req, st, &b, 1, [](uv_write_t* req, int status) {
+    uv::CallbackScope scope;
     auto* r = reinterpret_cast<WriteReq*>(req);
     auto cb = std::move(r->cb);
     auto self = r->owner.lock();
@@ -195,6 +197,7 @@ bool Socket::Impl::write_now(std::string_view data, WriteCallback cb) {
 void Socket::Impl::shutdown_now() {
   auto* r = new ShutdownReq{{}, owner->weak_from_this()};
   int err = uv_shutdown(&r->req, stream(), [](uv_shutdown_t* req, int status) {
+    uv::CallbackScope scope;
     auto* r = reinterpret_cast<ShutdownReq*>(req);
     auto self = r->owner.lock();
     delete r;
@@ -216,6 +219,7 @@ std::shared_ptr<Socket> Socket::connect(const ConnectOptions& o) {
   i.connecting = true;
   i.self = s;
   auto on_connect = [](uv_connect_t* req, int status) {
+    uv::CallbackScope scope;
     auto* r = reinterpret_cast<ConnectReq*>(req);
     auto self = r->owner.lock();
     delete r;

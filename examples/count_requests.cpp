@@ -1,0 +1,64 @@
+// The seed's request-counting example: workers serve HTTP on port 8000 (PORT overrides) and send
+// {cmd: 'notifyRequest'} to the primary for every request; the primary prints the total every
+// second. WORKERS overrides the number of workers; Ctrl-C or SIGTERM stops cleanly.
+#include <cluster/cluster.hpp>
+#include <cluster/net.hpp>
+#include <uv.h>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <initializer_list>
+
+#include "http_lite.hpp"
+
+namespace {
+
+int env_int(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::atoi(v) : fallback;
+}
+
+void on_signals(std::initializer_list<int> signals, void (*fn)(int)) {
+  for (int sig : signals) {
+    auto* h = new uv_signal_t{};
+    uv_signal_init(cluster::loop(), h);
+    h->data = reinterpret_cast<void*>(fn);
+    uv_signal_start(h, [](uv_signal_t* s, int signum) { reinterpret_cast<void (*)(int)>(s->data)(signum); }, sig);
+    uv_unref(reinterpret_cast<uv_handle_t*>(h));
+  }
+}
+
+long num_reqs = 0;
+
+}  // namespace
+
+int main() {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  if (cluster::is_primary()) {
+    // Print the request count every second; the timer never keeps the primary alive by itself.
+    static uv_timer_t timer;
+    uv_timer_init(cluster::loop(), &timer);
+    uv_timer_start(&timer, [](uv_timer_t*) { std::printf("numReqs = %ld\n", num_reqs), std::fflush(stdout); }, 1000, 1000);
+    uv_unref(reinterpret_cast<uv_handle_t*>(&timer));
+
+    const int n = env_int("WORKERS", static_cast<int>(cluster::available_parallelism()));
+    for (int i = 0; i < n; ++i) cluster::fork();
+    for (auto& [id, w] : cluster::workers()) {
+      w->on(cluster::ev::message, [](const cluster::Message& msg) {
+        if (msg.is_object() && msg.value("cmd", "") == "notifyRequest") num_reqs += 1;
+      });
+    }
+    on_signals({SIGINT, SIGTERM}, [](int) { cluster::disconnect(); });
+  } else {
+    on_signals({SIGINT}, [](int) {});
+    auto server = http_lite::create_server([](const http_lite::Request&, http_lite::Response& res) {
+      res.end("hello world\n");
+      // Tell the primary about the request.
+      cluster::worker().send({{"cmd", "notifyRequest"}});
+    });
+    server->listen(env_int("PORT", 8000));
+  }
+  return cluster::run();
+}

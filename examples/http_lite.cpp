@@ -1,0 +1,187 @@
+#include "http_lite.hpp"
+
+#include <cluster/cluster.hpp>
+#include <http_parser.h>
+#include <uv.h>
+
+#include <cstring>
+
+namespace http_lite {
+
+constexpr uint64_t keep_alive_timeout_ms = 5000;
+
+// One connection's parser state. The socket's data listener owns it; the timer's memory is freed
+// by its close callback.
+struct Connection {
+  cluster::net::Socket* socket = nullptr;
+  std::weak_ptr<cluster::net::Server> server;
+  Handler handler;
+  http_parser parser{};
+  Request req;
+  std::string field;
+  bool in_value = false;
+  bool keep_alive = true;
+  uv_timer_t* timer = nullptr;
+
+  void idle() {
+    if (timer) uv_timer_start(timer, [](uv_timer_t* t) {
+      auto* c = static_cast<Connection*>(t->data);
+      if (c && c->socket) c->socket->destroy();
+    }, keep_alive_timeout_ms, 0);
+  }
+  void busy() {
+    if (timer) uv_timer_stop(timer);
+  }
+  // Runs the handler for the parsed request; sends an empty 200 if it did not answer.
+  void respond() {
+    Response res;
+    res.conn_ = this;
+    handler(req, res);
+    if (!res.ended_) res.end();
+  }
+  void close_timer() {
+    if (!timer) return;
+    timer->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(timer), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    timer = nullptr;
+  }
+};
+
+namespace {
+
+const char* reason(int status) {
+  switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 500: return "Internal Server Error";
+    default: return "Unknown";
+  }
+}
+
+Connection* conn_of(http_parser* p) { return static_cast<Connection*>(p->data); }
+
+int on_message_begin(http_parser* p) {
+  Connection* c = conn_of(p);
+  c->req = Request{};
+  c->field.clear();
+  c->in_value = false;
+  c->busy();
+  return 0;
+}
+
+int on_url(http_parser* p, const char* at, size_t n) {
+  conn_of(p)->req.url.append(at, n);
+  return 0;
+}
+
+int on_header_field(http_parser* p, const char* at, size_t n) {
+  Connection* c = conn_of(p);
+  if (c->in_value) {
+    c->field.clear();
+    c->in_value = false;
+  }
+  c->field.append(at, n);
+  return 0;
+}
+
+int on_header_value(http_parser* p, const char* at, size_t n) {
+  Connection* c = conn_of(p);
+  if (!c->in_value) {
+    c->req.headers.emplace_back(c->field, std::string());
+    c->in_value = true;
+  }
+  c->req.headers.back().second.append(at, n);
+  return 0;
+}
+
+int on_body(http_parser* p, const char* at, size_t n) {
+  conn_of(p)->req.body.append(at, n);
+  return 0;
+}
+
+int on_message_complete(http_parser* p) {
+  Connection* c = conn_of(p);
+  c->req.method = http_method_str(static_cast<http_method>(p->method));
+  auto srv = c->server.lock();
+  c->keep_alive = http_should_keep_alive(p) != 0 && srv && srv->listening();
+  c->respond();
+  if (!c->keep_alive) return -1;  // stop parsing: the connection is ending
+  c->idle();
+  return 0;
+}
+
+const http_parser_settings& settings() {
+  static const http_parser_settings s = [] {
+    http_parser_settings s{};
+    http_parser_settings_init(&s);
+    s.on_message_begin = on_message_begin;
+    s.on_url = on_url;
+    s.on_header_field = on_header_field;
+    s.on_header_value = on_header_value;
+    s.on_body = on_body;
+    s.on_message_complete = on_message_complete;
+    return s;
+  }();
+  return s;
+}
+
+}  // namespace
+
+void Response::end(std::string_view body) {
+  if (ended_ || !conn_ || !conn_->socket) return;
+  ended_ = true;
+  std::string out;
+  out.reserve(128 + body.size());
+  out += "HTTP/1.1 ";
+  out += std::to_string(status_);
+  out += ' ';
+  out += reason(status_);
+  out += "\r\n";
+  for (const auto& [k, v] : headers_) {
+    out += k;
+    out += ": ";
+    out += v;
+    out += "\r\n";
+  }
+  out += "Content-Length: ";
+  out += std::to_string(body.size());
+  out += conn_->keep_alive ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
+  out += body;
+  if (conn_->keep_alive) {
+    conn_->socket->write(out);
+  } else {
+    conn_->socket->end(out);
+  }
+}
+
+void serve(const std::shared_ptr<cluster::net::Server>& server, Handler handler) {
+  std::weak_ptr<cluster::net::Server> weak = server;
+  server->on(cluster::ev::connection, [weak, handler](const std::shared_ptr<cluster::net::Socket>& s) {
+    auto c = std::make_shared<Connection>();
+    c->socket = s.get();
+    c->server = weak;
+    c->handler = handler;
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c.get();
+    c->timer = new uv_timer_t{};
+    uv_timer_init(cluster::loop(), c->timer);
+    c->timer->data = c.get();
+    c->idle();
+    s->set_no_delay(true);
+    s->on(cluster::ev::data, [c](std::string_view bytes) {
+      if (!c->socket) return;
+      size_t n = http_parser_execute(&c->parser, &settings(), bytes.data(), bytes.size());
+      if (c->parser.http_errno == HPE_CB_message_complete) return;  // ending after a response
+      if (c->parser.upgrade || n != bytes.size() || c->parser.http_errno != HPE_OK) {
+        c->socket->end("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+      }
+    });
+    s->on(cluster::ev::close, [c] {
+      c->socket = nullptr;
+      c->close_timer();
+    });
+  });
+}
+
+}  // namespace http_lite

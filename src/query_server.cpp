@@ -1,0 +1,205 @@
+#include "query_server.hpp"
+
+#include "cluster/cluster.hpp"
+#include "internal_message.hpp"
+#include "net/js_string.hpp"
+#include "net/sockaddr.hpp"
+#include "primary.hpp"
+#include "round_robin_handle.hpp"
+#include "shared_handle.hpp"
+#include "wire.hpp"
+
+#include <unistd.h>
+
+#include <map>
+#include <memory>
+#include <unordered_map>
+
+namespace cluster::primary {
+namespace {
+
+struct Entry {
+  std::shared_ptr<RoundRobinHandle> rr;
+  std::unique_ptr<SharedHandle> shared;
+  int err = 0;       // RoundRobinHandle: the bind/listen failure
+  Message sockname;  // RoundRobinHandle over TCP: getsockname() of the listening socket
+  Message data;      // the first truthy data a worker sent (TLS ticket keys in Node)
+};
+
+struct State {
+  bool installed = false;
+  std::map<std::string, Entry> handles;
+  std::unordered_map<int, std::weak_ptr<Worker>> workers;
+};
+
+State& st() {
+  static State* s = new State();  // lives as long as the process
+  return *s;
+}
+
+bool truthy(const Message& v) {
+  if (v.is_null()) return false;
+  if (v.is_boolean()) return v.get<bool>();
+  if (v.is_number_integer()) return v.get<long long>() != 0;
+  if (v.is_number_float()) return v.get<double>() != 0;
+  if (v.is_string()) return !v.get_ref<const std::string&>().empty();
+  return true;
+}
+
+int int_field(const Message& m, const char* f, int fallback) {
+  auto it = m.find(f);
+  return it != m.end() && it->is_number_integer() ? it->get<int>() : fallback;
+}
+
+net::detail::ServerSpec spec_from(const Message& m) {
+  net::detail::ServerSpec s;
+  if (auto a = m.find("address"); a != m.end() && a->is_string()) s.address = a->get<std::string>();
+  s.port = int_field(m, "port", 0);
+  auto type = m.find("addressType");
+  s.address_type = type != m.end() && type->is_number_integer() ? type->get<int>() : 4;
+  s.udp6 = type != m.end() && *type == "udp6";
+  if (auto fd = m.find("fd"); fd != m.end() && fd->is_number_integer() && fd->get<int>() >= 0) s.fd = fd->get<int>();
+  s.flags = static_cast<unsigned>(int_field(m, "flags", 0));
+  s.backlog = int_field(m, "backlog", 0);
+  if (s.backlog <= 0) s.backlog = 511;
+  s.readable_all = m.value("readableAll", false) == true;
+  s.writable_all = m.value("writableAll", false) == true;
+  // primary.js: the shorter of the absolute path and the one relative to the cwd (sun_path is
+  // about 100 bytes).
+  if (s.port < 0 && s.address) {
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd)) {
+      std::string prefix = std::string(cwd) + "/";
+      if (s.address->rfind(prefix, 0) == 0 && s.address->size() > prefix.size()) {
+        s.address = s.address->substr(prefix.size());
+      }
+    }
+  }
+  return s;
+}
+
+bool send_newconn(const std::string& key, int worker, int fd, std::function<void(bool)> on_reply) {
+  auto it = st().workers.find(worker);
+  if (it == st().workers.end()) return false;
+  auto w = it->second.lock();
+  if (!w || !w->is_connected()) return false;
+  internal::send(*w, {{"act", wire::act::newconn}, {"key", key}}, Handle::borrow(fd, HandleType::net_native),
+                 [on_reply = std::move(on_reply)](Worker&, Message& reply, Handle&) {
+                   auto a = reply.find("accepted");
+                   on_reply(a != reply.end() && truthy(*a));
+                 });
+  return true;
+}
+
+void create_round_robin(Entry& e, const std::string& key, const Message& m) {
+  auto spec = spec_from(m);
+  e.rr = std::make_shared<RoundRobinHandle>(
+      key, [key](int worker, int fd, std::function<void(bool)> on_reply) {
+        return send_newconn(key, worker, fd, std::move(on_reply));
+      });
+  int fd = net::detail::create_server_socket(spec);
+  if (fd < 0) {
+    e.err = fd;
+    return;
+  }
+  const bool bound_path = !spec.fd && spec.port == -1 && spec.address_type == -1;
+  int err = net::detail::listen_socket(fd, spec);
+  if (!err) {
+    e.sockname = net::detail::sockname_json(fd);
+    err = e.rr->start(fd);  // the handle owns fd from here
+  } else {
+    ::close(fd);
+  }
+  if (err) {
+    e.err = err;
+    if (bound_path) ::unlink(spec.address->c_str());
+    return;
+  }
+  if (bound_path) e.rr->set_unlink_path(*spec.address);
+}
+
+void query_server(Worker& w, Message& m, Handle&) {
+  // primary.js: stop processing if the worker is already disconnecting.
+  if (w.exited_after_disconnect().value_or(false)) return;
+  using net::detail::js_field;
+  const std::string key = js_field(m, "address") + ":" + js_field(m, "port") + ":" + js_field(m, "addressType") +
+                          ":" + js_field(m, "fd") + ":" + js_field(m, "index");
+  auto& s = st();
+  s.workers[w.id()] = w.weak_from_this();
+  auto it = s.handles.find(key);
+  if (it != s.handles.end() && it->second.rr && it->second.rr->closed()) {
+    s.handles.erase(it);
+    it = s.handles.end();
+  }
+  if (it == s.handles.end()) {
+    it = s.handles.emplace(key, Entry{}).first;
+    auto type = m.find("addressType");
+    const bool udp = type != m.end() && (*type == "udp4" || *type == "udp6");
+    // UDP is connectionless: there is nothing to hand out, so it is always shared.
+    if (scheduling_policy() != sched_rr || udp) {
+      it->second.shared = std::make_unique<SharedHandle>(key, spec_from(m), udp);
+    } else {
+      create_round_robin(it->second, key, m);
+    }
+  }
+  Entry& e = it->second;
+  if (!truthy(e.data)) e.data = m.value("data", Message());
+  const Message seq = m.value("seq", Message());
+  const Message data = e.data;
+
+  if (e.shared) {
+    e.shared->add(w.id());
+    const int err = e.shared->error();
+    Handle h;
+    if (!err) h = Handle::borrow(e.shared->fd(), e.shared->udp() ? HandleType::dgram_native : HandleType::net_native);
+    if (err) s.handles.erase(it);  // gives other workers a chance to retry
+    internal::send(w, {{"errno", err}, {"key", key}, {"ack", seq}, {"data", data}}, std::move(h));
+    return;
+  }
+  if (e.err) {
+    const int err = e.err;
+    s.handles.erase(it);
+    internal::send(w, {{"errno", err}, {"key", key}, {"ack", seq}, {"data", data}});
+    return;
+  }
+  Message reply = {{"errno", nullptr}, {"key", key}, {"ack", seq}, {"data", data}};
+  if (e.sockname.is_object()) reply["sockname"] = e.sockname;
+  auto rr = e.rr;
+  internal::send(w, reply);
+  rr->add(w.id());  // after the reply: a queued connection follows it
+}
+
+// A server in the worker is closing. The handle may be gone already (removeHandlesForWorker).
+void close(Worker& w, Message& m, Handle&) {
+  auto k = m.find("key");
+  if (k == m.end() || !k->is_string()) return;
+  auto& handles = st().handles;
+  auto it = handles.find(k->get<std::string>());
+  if (it == handles.end()) return;
+  bool last = it->second.rr ? it->second.rr->remove(w.id(), !w.is_connected()) : it->second.shared->remove(w.id());
+  if (last) handles.erase(it);
+}
+
+void remove_handles_for_worker(Worker& w) {
+  const bool gone = !w.is_connected();
+  auto& handles = st().handles;
+  for (auto it = handles.begin(); it != handles.end();) {
+    bool last = it->second.rr ? it->second.rr->remove(w.id(), gone) : it->second.shared->remove(w.id());
+    it = last ? handles.erase(it) : std::next(it);
+  }
+  if (gone) st().workers.erase(w.id());
+}
+
+}  // namespace
+
+void install_server_sharing() {
+  auto& s = st();
+  if (s.installed) return;
+  s.installed = true;
+  set_act_handler(wire::act::query_server, query_server);
+  set_act_handler(wire::act::close, close);
+  set_remove_handles(remove_handles_for_worker);
+  set_handles_open([] { return !st().handles.empty(); });
+}
+
+}  // namespace cluster::primary

@@ -1,0 +1,120 @@
+// Round-robin hand-off when a worker cannot take its connection: a worker killed with a newconn in
+// flight (its connection goes to a survivor; Node loses it), a worker refusing connections
+// (test-cluster-net-server-drop-connection.js), and the last worker leaving (queued connections
+// are closed, test-cluster-worker-handle-close.js).
+#include "net_test_client.hpp"
+#include "support/test_support.hpp"
+
+#include <cluster/net.hpp>
+
+#include <chrono>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+using namespace cluster;
+using namespace testing_support;
+
+// Answers with its id. On "freeze" it says "frozen" and blocks its loop, so a newconn it is sent
+// is never answered. MAX_CONNECTIONS sets maxConnections.
+WORKER_ROLE(net_rr_worker) {
+  static auto server = net::create_server([](const std::shared_ptr<net::Socket>& s) {
+    s->end("worker " + std::to_string(worker().id()) + "\n");
+  });
+  if (const char* max = std::getenv("MAX_CONNECTIONS")) server->set_max_connections(std::atoi(max));
+  server->listen(0, "127.0.0.1");
+  worker().on(ev::message, [](const Message& m) {
+    if (m == "freeze") {
+      worker().send("frozen");
+      // Blocks on a later turn of the loop, once "frozen" has been written.
+      after(1, [] { std::this_thread::sleep_for(std::chrono::seconds(60)); });  // killed long before
+    }
+  });
+}
+
+namespace {
+
+std::vector<net_test::ClientThreads::Job> requests(int port, int n) {
+  std::vector<net_test::ClientThreads::Job> jobs;
+  for (int i = 0; i < n; ++i) jobs.push_back([port] { return net_test::request({"tcp4", port, ""}, ""); });
+  return jobs;
+}
+
+// Verifies that a connection in flight to a worker that dies without answering goes to another
+// worker: every client is answered, by the survivor.
+TEST(NetFailover, InFlightConnectionOfKilledWorkerGoesToSurvivor) {
+  if (!net_test::use_policy(sched_rr)) GTEST_SKIP() << "the policy is frozen in this process";
+  constexpr int n = 6;
+  int listening = 0, port = 0;
+  std::map<std::string, int> replies;
+  std::unique_ptr<net_test::ClientThreads> clients;
+  auto frozen = fork_role("net_rr_worker");
+  auto survivor = fork_role("net_rr_worker");
+  std::string frozen_exit;
+  on(ev::listening, [&](Worker&, const Address& a) {
+    port = a.port;
+    if (++listening == 2) frozen->send("freeze");
+  });
+  frozen->on(ev::message, [&](const Message&) {
+    // The frozen worker is still free in the primary's eyes, so it is handed exactly one
+    // connection, which it never answers; the survivor serves the others.
+    clients = std::make_unique<net_test::ClientThreads>();
+    clients->start(requests(port, n), n,
+                   [&](std::size_t, const std::string& r) {
+                     ++replies[r];
+                     if (replies[r] == n - 1) frozen->kill(SIGKILL);
+                   },
+                   [&] { survivor->disconnect(); });
+  });
+  frozen->on(ev::exit, [&](int, std::string_view sig) { frozen_exit = sig; });
+  run_loop();
+  EXPECT_EQ(frozen_exit, "SIGKILL");
+  EXPECT_EQ(replies, (std::map<std::string, int>{{"worker 2\n", n}}));
+}
+
+// Verifies that connections a worker refuses (maxConnections reached: accepted:false) are given
+// to another worker.
+TEST(NetFailover, RefusedConnectionsGoToAnotherWorker) {
+  if (!net_test::use_policy(sched_rr)) GTEST_SKIP() << "the policy is frozen in this process";
+  constexpr int n = 8;
+  int listening = 0;
+  std::map<std::string, int> replies;
+  std::unique_ptr<net_test::ClientThreads> clients;
+  fork_role("net_rr_worker", {{"MAX_CONNECTIONS", "0"}});
+  fork_role("net_rr_worker");
+  on(ev::listening, [&](Worker&, const Address& a) {
+    if (++listening != 2) return;
+    clients = std::make_unique<net_test::ClientThreads>();
+    clients->start(requests(a.port, n), 2, [&](std::size_t, const std::string& r) { ++replies[r]; },
+                   [] { cluster::disconnect(); });
+  });
+  run_loop();
+  EXPECT_EQ(replies, (std::map<std::string, int>{{"worker 2\n", n}}));
+}
+
+// Verifies that when the last worker of a server dies, the connections still queued or in flight
+// are closed (the clients see EOF) rather than left hanging.
+TEST(NetFailover, LastWorkerGoneClosesHeldConnections) {
+  if (!net_test::use_policy(sched_rr)) GTEST_SKIP() << "the policy is frozen in this process";
+  constexpr int n = 3;
+  int port = 0;
+  std::vector<std::string> replies;
+  std::unique_ptr<net_test::ClientThreads> clients;
+  auto w = fork_role("net_rr_worker");
+  w->on(ev::listening, [&](const Address& a) {
+    port = a.port;
+    w->send("freeze");
+  });
+  w->on(ev::message, [&](const Message&) {
+    clients = std::make_unique<net_test::ClientThreads>();
+    clients->start(requests(port, n), n, [&](std::size_t, const std::string& r) { replies.push_back(r); }, [] {});
+    // One connection in flight to the frozen worker, the others queued in the primary.
+    after(300, [&] { w->kill(SIGKILL); });
+  });
+  run_loop();
+  EXPECT_EQ(replies, (std::vector<std::string>(n, "")));
+}
+
+}  // namespace

@@ -1,0 +1,171 @@
+// RoundRobinHandle's hand-off logic behind an injected sender, without processes: one newconn in
+// flight per worker, free workers longest-idle first, refusals and dead workers redistributed,
+// everything closed with the last worker (Node's round_robin_handle.js, plus the cases Node
+// loses).
+#include "round_robin_handle.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+using cluster::RoundRobinHandle;
+
+namespace {
+
+struct Sent {
+  int worker;
+  int fd;
+  std::function<void(bool)> reply;
+};
+
+// A connection stand-in: one end of a socketpair (the other end is closed at once).
+int conn() {
+  int sv[2];
+  socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+  ::close(sv[1]);
+  return sv[0];
+}
+
+bool is_open(int fd) { return fcntl(fd, F_GETFD) != -1; }
+
+struct Fixture {
+  std::vector<Sent> sent;
+  std::vector<int> unreachable;  // workers the sender cannot reach
+  std::shared_ptr<RoundRobinHandle> rr = std::make_shared<RoundRobinHandle>(
+      "null:0:4:undefined:0", [this](int worker, int fd, std::function<void(bool)> reply) {
+        for (int u : unreachable) {
+          if (u == worker) return false;
+        }
+        sent.push_back({worker, fd, std::move(reply)});
+        return true;
+      });
+};
+
+// Verifies connections go to free workers in turn and a busy worker gets nothing more until it
+// answers.
+TEST(RoundRobinHandle, OneInFlightPerWorkerInTurn) {
+  Fixture f;
+  f.rr->add(1);
+  f.rr->add(2);
+  int a = conn(), b = conn(), c = conn();
+  f.rr->distribute(a);
+  f.rr->distribute(b);
+  f.rr->distribute(c);
+  ASSERT_EQ(f.sent.size(), 2u);
+  EXPECT_EQ(f.sent[0].worker, 1);
+  EXPECT_EQ(f.sent[1].worker, 2);
+  EXPECT_EQ(f.rr->queued(), 1u);
+  f.sent[1].reply(true);  // worker 2 answers first and gets the queued one
+  EXPECT_FALSE(is_open(b));
+  ASSERT_EQ(f.sent.size(), 3u);
+  EXPECT_EQ(f.sent[2].worker, 2);
+  EXPECT_EQ(f.sent[2].fd, c);
+  f.sent[0].reply(true);
+  f.sent[2].reply(true);
+  EXPECT_FALSE(is_open(a));
+  EXPECT_FALSE(is_open(c));
+  EXPECT_EQ(f.rr->in_flight(), 0u);
+}
+
+// Verifies a refused connection (accepted:false) goes to another worker.
+TEST(RoundRobinHandle, RefusedGoesToAnotherWorker) {
+  Fixture f;
+  f.rr->add(1);
+  int a = conn();
+  f.rr->distribute(a);
+  f.rr->add(2);
+  f.sent[0].reply(false);
+  ASSERT_EQ(f.sent.size(), 2u);
+  EXPECT_EQ(f.sent[1].worker, 2);
+  EXPECT_EQ(f.sent[1].fd, a);
+  EXPECT_TRUE(is_open(a));
+  f.sent[1].reply(true);
+  EXPECT_FALSE(is_open(a));
+}
+
+// Verifies the connection in flight to a worker that is gone goes to a survivor, and a late
+// answer from the dead worker changes nothing.
+TEST(RoundRobinHandle, InFlightOfGoneWorkerGoesToSurvivor) {
+  Fixture f;
+  f.rr->add(1);
+  f.rr->add(2);
+  int a = conn(), b = conn();
+  f.rr->distribute(a);
+  f.rr->distribute(b);
+  f.sent[1].reply(true);  // worker 2 is free again
+  EXPECT_FALSE(f.rr->remove(1, /*gone=*/true));
+  ASSERT_EQ(f.sent.size(), 3u);
+  EXPECT_EQ(f.sent[2].worker, 2);
+  EXPECT_EQ(f.sent[2].fd, a);
+  f.sent[0].reply(true);  // stale: must not close a
+  EXPECT_TRUE(is_open(a));
+  f.sent[2].reply(true);
+  EXPECT_FALSE(is_open(a));
+}
+
+// Verifies a worker that leaves while still connected keeps its connection in flight until it
+// answers (it may still take it), as Node does.
+TEST(RoundRobinHandle, LeavingWorkerStillAnswers) {
+  Fixture f;
+  f.rr->add(1);
+  f.rr->add(2);
+  int a = conn();
+  f.rr->distribute(a);
+  EXPECT_FALSE(f.rr->remove(1, /*gone=*/false));
+  EXPECT_EQ(f.sent.size(), 1u);
+  f.sent[0].reply(false);  // refused: goes to worker 2
+  ASSERT_EQ(f.sent.size(), 2u);
+  EXPECT_EQ(f.sent[1].worker, 2);
+  f.sent[1].reply(true);
+  EXPECT_FALSE(is_open(a));
+}
+
+// Verifies an unreachable worker's connection is handed to another.
+TEST(RoundRobinHandle, UnreachableWorkerIsSkipped) {
+  Fixture f;
+  f.unreachable = {1};
+  f.rr->add(2);
+  f.rr->add(1);  // free after 2, so 2 is asked first; make 2 busy
+  int a = conn(), b = conn();
+  f.rr->distribute(a);  // -> 2
+  f.rr->distribute(b);  // -> 1 (unreachable), back to the queue
+  EXPECT_FALSE(f.rr->has(1));
+  EXPECT_EQ(f.rr->queued(), 1u);
+  f.sent[0].reply(true);
+  ASSERT_EQ(f.sent.size(), 2u);
+  EXPECT_EQ(f.sent[1].fd, b);
+}
+
+// Verifies the last worker leaving closes the queued connections (and later ones), and the
+// destructor closes what is still in flight.
+TEST(RoundRobinHandle, LastWorkerClosesEverything) {
+  Fixture f;
+  f.rr->add(1);
+  int a = conn(), b = conn();
+  f.rr->distribute(a);
+  f.rr->distribute(b);
+  EXPECT_TRUE(f.rr->remove(1, /*gone=*/false));
+  EXPECT_TRUE(f.rr->closed());
+  EXPECT_FALSE(is_open(b));  // queued
+  EXPECT_TRUE(is_open(a));   // in flight: the worker may still take it
+  f.sent[0].reply(false);    // refused with nobody left: closed
+  EXPECT_FALSE(is_open(a));
+  int c = conn();
+  f.rr->distribute(c);
+  EXPECT_FALSE(is_open(c));
+
+  Fixture g;
+  g.rr->add(1);
+  int d = conn();
+  g.rr->distribute(d);
+  g.rr.reset();  // the primary dropped the handle with d in flight
+  EXPECT_FALSE(is_open(d));
+}
+
+}  // namespace
