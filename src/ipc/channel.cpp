@@ -67,6 +67,18 @@ void Channel::complete(WriteCallback cb, std::error_code ec) {
   if (cb) uv::next_tick([cb = std::move(cb), ec] { cb(ec); });
 }
 
+void Channel::fail_write(WriteCallback cb, std::error_code ec) {
+  // A message that cannot be encoded goes nowhere: its callback, or else write_error, says so.
+  if (cb) {
+    complete(std::move(cb), ec);
+    return;
+  }
+  auto alive = alive_;
+  uv::next_tick([this, alive, ec] {
+    if (*alive && cb_.write_error) cb_.write_error(ec);
+  });
+}
+
 void Channel::write(const Message& msg, int send_fd, WriteCallback cb) {
   if (closed_ || ending_) {
     complete(std::move(cb), make_error_code(errc::channel_closed));
@@ -78,7 +90,7 @@ void Channel::write(const Message& msg, int send_fd, WriteCallback cb) {
     const std::size_t before = tail.bytes.size();
     if (auto ec = codec_->encode(msg, tail.bytes)) {
       tail.bytes.resize(before);
-      complete(std::move(cb), ec);
+      fail_write(std::move(cb), ec);
       return;
     }
     queued_bytes_ += tail.bytes.size() - before;
@@ -88,7 +100,7 @@ void Channel::write(const Message& msg, int send_fd, WriteCallback cb) {
   }
   Pending p;
   if (auto ec = codec_->encode(msg, p.bytes)) {
-    complete(std::move(cb), ec);
+    fail_write(std::move(cb), ec);
     return;
   }
   p.fd = send_fd;
@@ -261,6 +273,14 @@ void Channel::on_readable() {
       }
     }
     if (n == 0) {
+      if (codec_->buffering()) {
+        // The peer left in the middle of a frame: that message is lost, which is an error.
+        reading_ = false;
+        DecodeError err{make_error_code(errc::bad_message), "the channel ended inside a frame"};
+        auto bad = cb_.bad_frame;
+        if (bad) bad(err);
+        if (!*alive) return;
+      }
       finish_close({});
       return;
     }

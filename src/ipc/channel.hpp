@@ -66,6 +66,7 @@ class Channel {
   void update_poll();
   void finish_close(std::error_code why);
   void complete(WriteCallback cb, std::error_code ec);
+  void fail_write(WriteCallback cb, std::error_code ec);
 
   int fd_;
   std::unique_ptr<Codec> codec_;

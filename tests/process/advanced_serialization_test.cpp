@@ -473,9 +473,8 @@ TEST(AdvancedSerialization, UnencodableMessageIsRefusedChannelStaysUp) {
 
 // Verifies the same message sent without a callback is reported as an error event on the worker
 // (the library's rule for async failures without a callback; Node throws from send()), and
-// nothing is written. Disabled: today Channel::write drops the message silently when the codec
-// refuses it and no callback was given.
-TEST(AdvancedSerialization, DISABLED_UnencodableMessageWithoutCallbackIsAnErrorEvent) {
+// nothing is written.
+TEST(AdvancedSerialization, UnencodableMessageWithoutCallbackIsAnErrorEvent) {
   setup_primary({.serialization = Serialization::advanced});
   auto w = fork_role("adv_echo");
   MustCall errors(1, "error event with unsupported_value");
@@ -574,9 +573,8 @@ TEST(AdvancedSerialization, TruncatedFrameThenEndOfStreamIsSurvived) {
 
 // Verifies the data lost when a worker's channel ends inside a frame is reported: an error event
 // (errc::bad_message) on that worker before its disconnect. Node itself drops the partial frame
-// silently (lib/internal/child_process.js channel.onread at EOF); the library does too for now,
-// so this stays disabled until the channel reports Codec::buffering() at end of stream.
-TEST(AdvancedSerialization, DISABLED_TruncatedFrameThenEndOfStreamIsAnError) {
+// silently (lib/internal/child_process.js channel.onread at EOF).
+TEST(AdvancedSerialization, TruncatedFrameThenEndOfStreamIsAnError) {
   setup_primary({.serialization = Serialization::advanced});
   auto bad = fork_role("adv_raw_writer", {{"RAW_KIND", "truncated_then_eof"}});
   std::vector<std::string> order;
