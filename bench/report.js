@@ -15,6 +15,8 @@ const median = (xs) => {
 };
 const fmt = (x) => (x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(2));
 
+// Numeric fields that describe the scenario rather than measure it.
+const notMetrics = new Set(['workers']);
 // figure -> metric -> impl -> values
 const figures = new Map();
 const commands = new Map();
@@ -22,27 +24,29 @@ for (const { figure, cmd, result } of rows) {
   const { impl } = result;
   commands.set(`${figure}/${impl}`, cmd);
   for (const [k, v] of Object.entries(result)) {
-    if (typeof v !== 'number') continue;
+    if (typeof v !== 'number' || v === null || notMetrics.has(k)) continue;
     const key = `${figure} ${k}`;
     if (!figures.has(key)) figures.set(key, {});
     (figures.get(key)[impl] ||= []).push(v);
   }
 }
 
-const lowerIsBetter = (metric) => /_us$|_ms$|rss|cpu/.test(metric);
+const lowerIsBetter = (metric) => /_us$|_ms$|rss|cpu|max_min/.test(metric);
+const neutral = (metric) => /^(min|max)_conns$/.test(metric);
 let md = `# Benchmark results\n\n`;
 md += `Written by \`make bench\` (bench/run.sh, then bench/report.js) on ${new Date().toISOString().slice(0, 10)}.\n`;
-md += `Each figure ran ${runs} times, cppcluster and Node.js alternately in the same run.\n\n`;
+md += `Each figure ran ${runs} times (the wrk and fairness figures at most 3 times unless HEAVY_RUNS says otherwise), `;
+md += `cppcluster and Node.js alternately in the same run; n is the number of runs behind each median.\n\n`;
 md += `Machine: ${os.cpus().length} cores (${os.cpus()[0].model.trim()}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, `;
 md += `kernel ${os.release()}, node ${process.version}.\n\n`;
-md += `| figure | metric | cppcluster median (min–max) | Node.js median (min–max) | cppcluster/Node |\n|---|---|---|---|---|\n`;
+md += `| figure | metric | n | cppcluster median (min–max) | Node.js median (min–max) | cppcluster/Node |\n|---|---|---|---|---|---|\n`;
 for (const [key, byImpl] of figures) {
   const [figure, metric] = key.split(' ');
   const c = byImpl.cppcluster || [], n = byImpl.node || [];
   if (!c.length || !n.length) continue;
   const ratio = median(c) / median(n);
-  const better = lowerIsBetter(metric) ? '(lower is better)' : '(higher is better)';
-  md += `| ${figure} | ${metric} ${better} | ${fmt(median(c))} (${fmt(Math.min(...c))}–${fmt(Math.max(...c))}) | `;
+  const better = neutral(metric) ? '' : lowerIsBetter(metric) ? '(lower is better)' : '(higher is better)';
+  md += `| ${figure} | ${metric} ${better} | ${Math.min(c.length, n.length)} | ${fmt(median(c))} (${fmt(Math.min(...c))}–${fmt(Math.max(...c))}) | `;
   md += `${fmt(median(n))} (${fmt(Math.min(...n))}–${fmt(Math.max(...n))}) | ${ratio.toFixed(2)} |\n`;
 }
 md += `\n## Commands\n\n`;

@@ -119,8 +119,8 @@ void add_rr(ServerSlot& slot, RrAcceptor acceptor, std::function<void(std::funct
   add_handle(slot.key, ServerHandle{std::move(close)});
 }
 
-void add_shared(ServerSlot& slot, std::function<void(std::function<void()>)> close) {
-  add_handle(slot.key, ServerHandle{std::move(close)});
+void add_shared(ServerSlot& slot, RrAcceptor acceptor, std::function<void(std::function<void()>)> close) {
+  add_rr(slot, std::move(acceptor), std::move(close));
 }
 
 void close_server(ServerSlot& slot) {

@@ -29,8 +29,10 @@ struct ServerSlot {
   bool open = true;
 };
 
-// What a round-robin server does with a newconn: can_accept() decides the reply (sent first, as
-// Node does), then take() gets the connection.
+// What a server does with a newconn: can_accept() decides the reply (sent first, as Node does),
+// then take() gets the connection. Round-robin servers get every connection this way; a shared
+// socket's server takes them too, as in Node's child.js (sched_reuseport sends it the connections
+// left waiting in a departed worker's socket).
 struct RrAcceptor {
   std::function<bool()> can_accept;
   std::function<void(Handle&)> take;
@@ -42,8 +44,9 @@ std::shared_ptr<ServerSlot> get_server(const Message& options, std::function<voi
 // Registers the round-robin server for slot's key (replaces any other) and the close the
 // worker's disconnect() runs for it.
 void add_rr(ServerSlot& slot, RrAcceptor acceptor, std::function<void(std::function<void()>)> close);
-// Registers a shared-socket server's close for the worker's disconnect().
-void add_shared(ServerSlot& slot, std::function<void(std::function<void()>)> close);
+// Registers a shared-socket server (its newconn acceptor and the close the worker's disconnect()
+// runs for it).
+void add_shared(ServerSlot& slot, RrAcceptor acceptor, std::function<void(std::function<void()>)> close);
 // Sends {act:'close', key} once and forgets the key and the index (child.js handle.close()).
 void close_server(ServerSlot& slot);
 // Sends act 'listening' with the bound port and marks the worker listening (child.js

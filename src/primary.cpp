@@ -48,6 +48,7 @@ PrimaryState& st() {
 int initial_policy() {
   const char* p = std::getenv(wire::env_sched_policy);
   if (p && std::string(p) == "none") return sched_none;
+  if (p && std::string(p) == "reuseport") return sched_reuseport;
   return sched_rr;
 }
 
@@ -303,8 +304,8 @@ int scheduling_policy() {
 
 void set_scheduling_policy(int policy) {
   auto& s = st();
-  if (policy != sched_rr && policy != sched_none) {
-    throw std::invalid_argument("scheduling policy must be sched_rr or sched_none");
+  if (policy != sched_rr && policy != sched_none && policy != sched_reuseport) {
+    throw std::invalid_argument("scheduling policy must be sched_rr, sched_none or sched_reuseport");
   }
   if (s.policy_frozen) {
     throw std::logic_error("the scheduling policy is frozen by the first fork() or setup_primary()");

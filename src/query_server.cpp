@@ -6,6 +6,7 @@
 #include "net/sockaddr.hpp"
 #include "primary.hpp"
 #include "round_robin_handle.hpp"
+#include "reuseport_handle.hpp"
 #include "shared_handle.hpp"
 #include "wire.hpp"
 
@@ -21,6 +22,7 @@ namespace {
 struct Entry {
   std::shared_ptr<RoundRobinHandle> rr;
   std::unique_ptr<SharedHandle> shared;
+  std::unique_ptr<ReusePortHandle> reuse;
   int err = 0;       // RoundRobinHandle: the bind/listen failure
   Message sockname;  // RoundRobinHandle over TCP: getsockname() of the listening socket
   Message data;      // the first truthy data a worker sent (TLS ticket keys in Node)
@@ -91,12 +93,15 @@ bool send_newconn(const std::string& key, int worker, int fd, std::function<void
   return true;
 }
 
+RoundRobinHandle::Sender newconn_sender(const std::string& key) {
+  return [key](int worker, int fd, std::function<void(bool)> on_reply) {
+    return send_newconn(key, worker, fd, std::move(on_reply));
+  };
+}
+
 void create_round_robin(Entry& e, const std::string& key, const Message& m) {
   auto spec = spec_from(m);
-  e.rr = std::make_shared<RoundRobinHandle>(
-      key, [key](int worker, int fd, std::function<void(bool)> on_reply) {
-        return send_newconn(key, worker, fd, std::move(on_reply));
-      });
+  e.rr = std::make_shared<RoundRobinHandle>(key, newconn_sender(key));
   int fd = net::detail::create_server_socket(spec);
   if (fd < 0) {
     e.err = fd;
@@ -136,8 +141,12 @@ void query_server(Worker& w, Message& m, Handle&) {
     auto type = m.find("addressType");
     const bool udp = type != m.end() && (*type == "udp4" || *type == "udp6");
     // UDP is connectionless: there is nothing to hand out, so it is always shared.
-    if (scheduling_policy() != sched_rr || udp) {
-      it->second.shared = std::make_unique<SharedHandle>(key, spec_from(m), udp);
+    auto spec = spec_from(m);
+    const bool tcp = !udp && !spec.fd && spec.port != -1;
+    if (scheduling_policy() == sched_none || udp) {
+      it->second.shared = std::make_unique<SharedHandle>(key, spec, udp);
+    } else if (scheduling_policy() == sched_reuseport && tcp) {
+      it->second.reuse = std::make_unique<ReusePortHandle>(key, spec, newconn_sender(key));
     } else {
       create_round_robin(it->second, key, m);
     }
@@ -156,6 +165,14 @@ void query_server(Worker& w, Message& m, Handle&) {
     internal::send(w, {{"errno", err}, {"key", key}, {"ack", seq}, {"data", data}}, std::move(h));
     return;
   }
+  if (e.reuse) {
+    const int fd = e.reuse->add(w.id());
+    Handle h;
+    if (fd >= 0) h = Handle::borrow(fd, HandleType::net_native);
+    if (fd < 0 && e.reuse->empty()) s.handles.erase(it);
+    internal::send(w, {{"errno", fd < 0 ? fd : 0}, {"key", key}, {"ack", seq}, {"data", data}}, std::move(h));
+    return;
+  }
   if (e.err) {
     const int err = e.err;
     s.handles.erase(it);
@@ -169,6 +186,13 @@ void query_server(Worker& w, Message& m, Handle&) {
   rr->add(w.id());  // after the reply: a queued connection follows it
 }
 
+// The worker leaves the handle; true when it was the last one.
+bool remove_worker(Entry& e, int worker, bool gone) {
+  if (e.rr) return e.rr->remove(worker, gone);
+  if (e.reuse) return e.reuse->remove(worker, gone);
+  return e.shared->remove(worker);
+}
+
 // A server in the worker is closing. The handle may be gone already (removeHandlesForWorker).
 void close(Worker& w, Message& m, Handle&) {
   auto k = m.find("key");
@@ -176,16 +200,14 @@ void close(Worker& w, Message& m, Handle&) {
   auto& handles = st().handles;
   auto it = handles.find(k->get<std::string>());
   if (it == handles.end()) return;
-  bool last = it->second.rr ? it->second.rr->remove(w.id(), !w.is_connected()) : it->second.shared->remove(w.id());
-  if (last) handles.erase(it);
+  if (remove_worker(it->second, w.id(), !w.is_connected())) handles.erase(it);
 }
 
 void remove_handles_for_worker(Worker& w) {
   const bool gone = !w.is_connected();
   auto& handles = st().handles;
   for (auto it = handles.begin(); it != handles.end();) {
-    bool last = it->second.rr ? it->second.rr->remove(w.id(), gone) : it->second.shared->remove(w.id());
-    it = last ? handles.erase(it) : std::next(it);
+    it = remove_worker(it->second, w.id(), gone) ? handles.erase(it) : std::next(it);
   }
   if (gone) st().workers.erase(w.id());
 }

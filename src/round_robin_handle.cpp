@@ -9,12 +9,15 @@
 
 namespace cluster {
 
-RoundRobinHandle::RoundRobinHandle(std::string key, Sender send) : key_(std::move(key)), send_(std::move(send)) {}
+RoundRobinHandle::RoundRobinHandle(std::string key, Sender send, std::size_t window)
+    : key_(std::move(key)), send_(std::move(send)), window_(std::max<std::size_t>(window, 1)) {}
 
 RoundRobinHandle::~RoundRobinHandle() {
   close_all();
-  for (auto& [worker, fd] : in_flight_) ::close(fd);
-  in_flight_.clear();
+  for (auto& [worker, m] : members_) {
+    for (int fd : m.in_flight) ::close(fd);
+  }
+  members_.clear();
 }
 
 int RoundRobinHandle::start(int listen_fd) {
@@ -42,15 +45,44 @@ void RoundRobinHandle::accept_all() {
     int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
-      return;  // EAGAIN, or EMFILE and friends: try again on the next wake-up
+      break;  // EAGAIN, or EMFILE and friends: try again on the next wake-up
     }
-    distribute(fd);
+    if (closed_) {
+      ::close(fd);
+      break;
+    }
+    queue_.push_back(fd);
   }
+  hand_out();
+}
+
+bool RoundRobinHandle::has(int worker) const {
+  auto it = members_.find(worker);
+  return it != members_.end() && it->second.joined;
+}
+
+std::size_t RoundRobinHandle::in_flight() const noexcept {
+  std::size_t n = 0;
+  for (const auto& [worker, m] : members_) n += m.in_flight.size();
+  return n;
 }
 
 void RoundRobinHandle::add(int worker) {
-  all_.insert(worker);
-  handoff(worker);
+  if (closed_) return;
+  // A newcomer starts level with the least-served worker, not at zero: otherwise it would get
+  // every connection until it caught up with workers that have served for hours.
+  std::uint64_t level = 0;
+  bool any = false;
+  for (const auto& [id, m] : members_) {
+    if (!m.joined) continue;
+    level = any ? std::min(level, m.offered) : m.offered;
+    any = true;
+  }
+  Member& m = members_[worker];
+  m.joined = true;
+  m.offered = std::max(m.offered, level);
+  m.last = ++clock_;  // ties go to the earlier joiner, as Node's free list
+  hand_out();
 }
 
 void RoundRobinHandle::distribute(int fd) {
@@ -59,78 +91,103 @@ void RoundRobinHandle::distribute(int fd) {
     return;
   }
   queue_.push_back(fd);
-  if (!free_.empty()) {
-    int worker = free_.front();
-    free_.pop_front();
-    handoff(worker);
-  }
+  hand_out();
 }
 
-void RoundRobinHandle::wake_free() {
-  while (!queue_.empty() && !free_.empty()) {
-    int worker = free_.front();
-    free_.pop_front();
-    handoff(worker);
-  }
-}
-
-void RoundRobinHandle::handoff(int worker) {
-  if (!all_.count(worker)) return;  // the worker is closing (or has closed) the server
-  if (queue_.empty()) {
-    if (std::find(free_.begin(), free_.end(), worker) == free_.end()) free_.push_back(worker);
-    return;
-  }
-  int fd = queue_.front();
-  queue_.pop_front();
-  in_flight_[worker] = fd;
-  std::weak_ptr<RoundRobinHandle> weak = weak_from_this();
-  bool sent = send_(worker, fd, [weak, worker, fd](bool accepted) {
-    if (auto self = weak.lock()) self->on_reply(worker, fd, accepted);
-  });
-  if (!sent) {
-    // The worker cannot answer any more: take the connection back and let another have it.
-    in_flight_.erase(worker);
-    all_.erase(worker);
-    queue_.push_front(fd);
-    if (all_.empty()) {
-      close_all();
-    } else {
-      wake_free();
+std::map<int, RoundRobinHandle::Member>::iterator RoundRobinHandle::pick() {
+  auto best = members_.end();
+  for (auto it = members_.begin(); it != members_.end(); ++it) {
+    const Member& m = it->second;
+    if (!m.joined || m.in_flight.size() >= window_) continue;
+    if (best == members_.end() || m.offered < best->second.offered ||
+        (m.offered == best->second.offered && m.last < best->second.last)) {
+      best = it;
     }
   }
+  return best;
+}
+
+void RoundRobinHandle::hand_out() {
+  if (handing_out_) return;  // a sender failing re-enters through remove()
+  handing_out_ = true;
+  auto keep = shared_from_this();
+  while (!closed_ && !queue_.empty()) {
+    auto chosen = pick();
+    if (chosen == members_.end()) break;
+    const int worker = chosen->first;
+    Member* m = &chosen->second;
+    int fd = queue_.front();
+    queue_.pop_front();
+    m->in_flight.push_back(fd);
+    ++m->offered;
+    m->last = ++clock_;
+    std::weak_ptr<RoundRobinHandle> weak = weak_from_this();
+    bool sent = send_(worker, fd, [weak, worker, fd](bool accepted) {
+      if (auto self = weak.lock()) self->on_reply(worker, fd, accepted);
+    });
+    if (!sent) {
+      // The worker cannot answer any more: everything it holds goes back, oldest first.
+      auto it = members_.find(worker);
+      if (it != members_.end()) {
+        auto& fds = it->second.in_flight;
+        queue_.insert(queue_.begin(), fds.begin(), fds.end());
+        members_.erase(it);
+      }
+      bool anyone = std::any_of(members_.begin(), members_.end(), [](const auto& p) { return p.second.joined; });
+      if (!anyone) close_all();
+    }
+  }
+  handing_out_ = false;
 }
 
 void RoundRobinHandle::on_reply(int worker, int fd, bool accepted) {
-  auto it = in_flight_.find(worker);
-  if (it == in_flight_.end() || it->second != fd) return;  // already taken back
-  in_flight_.erase(it);
+  auto it = members_.find(worker);
+  if (it == members_.end()) return;  // already taken back
+  auto& fds = it->second.in_flight;
+  auto pos = std::find(fds.begin(), fds.end(), fd);
+  if (pos == fds.end()) return;  // already taken back
+  fds.erase(pos);
   if (accepted) {
     ::close(fd);  // the worker has its own copy
+  } else if (closed_) {
+    ::close(fd);  // refused with nobody left to take it
   } else {
-    distribute(fd);  // the worker is shutting down: send it to another
+    queue_.push_back(fd);  // the worker is shutting down: another one gets it
+    it->second.last = ++clock_;
   }
-  handoff(worker);
+  forget_if_done(worker);
+  hand_out();
+}
+
+void RoundRobinHandle::forget_if_done(int worker) {
+  auto it = members_.find(worker);
+  if (it != members_.end() && !it->second.joined && it->second.in_flight.empty()) members_.erase(it);
 }
 
 bool RoundRobinHandle::remove(int worker, bool gone) {
-  const bool existed = all_.erase(worker) != 0;
-  free_.erase(std::remove(free_.begin(), free_.end(), worker), free_.end());
-  if (gone) {
-    auto it = in_flight_.find(worker);
-    if (it != in_flight_.end()) {
-      int fd = it->second;
-      in_flight_.erase(it);
+  auto it = members_.find(worker);
+  const bool existed = it != members_.end() && it->second.joined;
+  if (it != members_.end()) {
+    it->second.joined = false;
+    if (gone) {
+      auto& fds = it->second.in_flight;
       if (closed_) {
-        ::close(fd);
+        for (int fd : fds) ::close(fd);
       } else {
-        queue_.push_front(fd);  // the oldest connection goes first
-        wake_free();
+        queue_.insert(queue_.begin(), fds.begin(), fds.end());  // the oldest connections go first
       }
+      fds.clear();
     }
+    forget_if_done(worker);
   }
-  if (!existed || !all_.empty()) return false;
-  close_all();
-  return true;
+  const bool anyone = std::any_of(members_.begin(), members_.end(), [](const auto& p) { return p.second.joined; });
+  if (!anyone) {
+    if (!existed) return false;
+    close_all();
+    return true;
+  }
+  hand_out();
+  return false;
 }
 
 void RoundRobinHandle::close_all() {
@@ -138,7 +195,6 @@ void RoundRobinHandle::close_all() {
   closed_ = true;
   for (int fd : queue_) ::close(fd);
   queue_.clear();
-  free_.clear();
   poll_.reset();
   if (listen_fd_ >= 0) ::close(listen_fd_);
   listen_fd_ = -1;

@@ -1,20 +1,29 @@
 // Node's lib/internal/cluster/round_robin_handle.js: under sched_rr the primary listens, accepts,
-// and gives each connection to a free worker with newconn, one in flight per worker.
+// and hands each connection to a worker with newconn.
 //
-// Beyond Node: a connection in flight to a worker that dies or disconnects before answering goes
-// to another worker (Node leaves it open and unanswered); a refused connection with no worker
-// left is closed (Node queues it forever).
+// Beyond Node:
+// - Node sends one connection at a time to a worker and gives the next queued one to whichever
+//   worker answers first, so the counts follow the kernel's scheduling of the workers (max/min of
+//   1.2 to 1.5 on a loaded machine). Here each worker may have up to `window` connections awaiting
+//   its answer, and a connection goes to the worker with the fewest offers so far among those with
+//   room (the longest-waiting one on a tie): counts stay even while the workers keep up, and a
+//   worker that stops answering (a blocked loop) gets at most `window` more before it is skipped.
+// - A connection in flight to a worker that dies or disconnects before answering goes to another
+//   worker (Node leaves it open and unanswered); a refused connection with no worker left is
+//   closed (Node queues it forever).
+// - The handle can run without a listening socket (never start()ed): sched_reuseport uses it to
+//   hand out the connections left in a dead worker's accept queue.
 #pragma once
 
 #include "uv/handle.hpp"
 
+#include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
-#include <unordered_map>
 
 namespace cluster {
 
@@ -24,7 +33,10 @@ class RoundRobinHandle : public std::enable_shared_from_this<RoundRobinHandle> {
   // when the worker cannot be reached (the connection then goes to someone else).
   using Sender = std::function<bool(int worker, int fd, std::function<void(bool accepted)> on_reply)>;
 
-  RoundRobinHandle(std::string key, Sender send);
+  // Connections a worker may have awaiting its answer (Node: 1).
+  static constexpr std::size_t default_window = 8;
+
+  RoundRobinHandle(std::string key, Sender send, std::size_t window = default_window);
   RoundRobinHandle(const RoundRobinHandle&) = delete;
   RoundRobinHandle& operator=(const RoundRobinHandle&) = delete;
   // Closes the listening socket and every connection still held (queued or in flight).
@@ -32,35 +44,45 @@ class RoundRobinHandle : public std::enable_shared_from_this<RoundRobinHandle> {
 
   // Starts accepting on a listening socket (taken); returns 0 or a negative libuv error.
   int start(int listen_fd);
-  // Node's add(): the worker joins and gets a queued connection if there is one.
+  // Node's add(): the worker joins (counted level with the others) and gets queued connections.
   void add(int worker);
-  // Node's remove(): the worker leaves. gone: it can no longer answer, so its connection in flight
-  // is handed to another worker. True when it was the last worker: everything is closed.
+  // Node's remove(): the worker leaves. gone: it can no longer answer, so its connections in
+  // flight are handed to other workers. True when it was the last worker: everything is closed.
   bool remove(int worker, bool gone);
-  // Node's distribute(): queues an accepted connection (taken) and wakes the first free worker.
+  // Node's distribute(): queues an accepted connection (taken) and hands out what it can.
   void distribute(int fd);
 
   // A Unix socket path to remove when the handle closes (the primary bound it).
   void set_unlink_path(std::string path) { unlink_path_ = std::move(path); }
   const std::string& key() const noexcept { return key_; }
-  bool has(int worker) const { return all_.count(worker) != 0; }
+  bool has(int worker) const;
   std::size_t queued() const noexcept { return queue_.size(); }
-  std::size_t in_flight() const noexcept { return in_flight_.size(); }
+  // Connections sent and not yet answered, over all workers.
+  std::size_t in_flight() const noexcept;
   bool closed() const noexcept { return closed_; }
 
  private:
-  void handoff(int worker);
-  void wake_free();
+  struct Member {
+    bool joined = true;        // false once the worker left (its answers still count)
+    std::uint64_t offered = 0;  // connections offered so far (the fairness count)
+    std::uint64_t last = 0;     // when it was last offered one (ties go to the oldest)
+    std::deque<int> in_flight;  // connections awaiting its answer, oldest first
+  };
+
+  void hand_out();
+  std::map<int, Member>::iterator pick();  // end() when no worker has room
   void on_reply(int worker, int fd, bool accepted);
   void accept_all();
   void close_all();
+  void forget_if_done(int worker);
 
   std::string key_;
   Sender send_;
-  std::set<int> all_;
-  std::deque<int> free_;                     // idle workers, longest idle first
-  std::deque<int> queue_;                    // accepted connections not yet handed out
-  std::unordered_map<int, int> in_flight_;   // worker -> connection awaiting its answer
+  std::size_t window_;
+  std::map<int, Member> members_;
+  std::deque<int> queue_;  // accepted connections not yet handed out
+  std::uint64_t clock_ = 0;
+  bool handing_out_ = false;
   std::optional<uv::Handle<uv_poll_t>> poll_;
   int listen_fd_ = -1;
   bool closed_ = false;

@@ -20,9 +20,12 @@ struct uv_loop_s;
 
 namespace cluster {
 
-// Scheduling policies (Node's cluster.SCHED_NONE and cluster.SCHED_RR).
+// Scheduling policies (Node's cluster.SCHED_NONE and cluster.SCHED_RR), and beyond Node
+// sched_reuseport: one SO_REUSEPORT listening socket per worker, bound by the primary (TCP only;
+// Unix sockets and listen({fd}) fall back to sched_rr, UDP is shared as under the others).
 inline constexpr int sched_none = 1;
 inline constexpr int sched_rr = 2;
+inline constexpr int sched_reuseport = 3;
 
 // Environment entries fork() adds to (or overrides in) the worker's environment.
 using Env = std::map<std::string, std::string>;
@@ -48,10 +51,11 @@ void setup_primary(const Settings& s = {});
 // The current settings: empty until the first setup_primary() or fork().
 const Settings& settings();
 
-// The scheduling policy (sched_rr unless NODE_CLUSTER_SCHED_POLICY=none).
+// The scheduling policy: sched_rr unless NODE_CLUSTER_SCHED_POLICY is "none" (sched_none) or
+// "reuseport" (sched_reuseport).
 int scheduling_policy();
 // Sets the policy; throws std::logic_error once frozen by the first fork() or setup_primary(), or
-// std::invalid_argument for a value other than sched_rr and sched_none.
+// std::invalid_argument for a value other than sched_rr, sched_none and sched_reuseport.
 void set_scheduling_policy(int policy);
 
 // The worker's own Worker (worker only: std::logic_error in the primary).

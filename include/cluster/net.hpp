@@ -171,7 +171,7 @@ class Server : public ServerEmitter, public std::enable_shared_from_this<Server>
   void ref();
   void unref();
   // The listening socket as a net.Server handle for send() (borrowed: it stays open here). An
-  // empty Handle under sched_rr in a worker, where there is no local socket.
+  // empty Handle in a worker served round-robin, where there is no local socket.
   Handle to_handle() const;
 
  private:

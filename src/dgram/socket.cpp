@@ -252,7 +252,8 @@ void Socket::bind(const BindOptions& o, std::function<void()> cb) {
         i.slot.reset();
         return i.fail(err, where);
       }
-      child::add_shared(*i.slot, [weak](std::function<void()> done) {
+      // A UDP socket has no connections to take: a newconn for it is refused.
+      child::add_shared(*i.slot, child::RrAcceptor{[] { return false; }, nullptr}, [weak](std::function<void()> done) {
         auto s = weak.lock();
         if (!s || s->impl_->state == Impl::State::closed) return done();
         s->close([done] { done(); });

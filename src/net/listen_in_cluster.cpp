@@ -66,6 +66,28 @@ void Server::Impl::on_reply(child::ServerReply& r, const detail::ServerSpec& spe
     if (!srv || srv->impl_->mode == Mode::none) return done();
     srv->close([done](std::error_code) { done(); });
   };
+  // newconn: answered first (refused when closing or at max_connections), then attached.
+  auto acceptor = [weak](Mode expected) {
+    child::RrAcceptor a;
+    a.can_accept = [weak, expected] {
+      auto srv = weak.lock();
+      return srv && srv->impl_->mode == expected && !srv->impl_->at_limit();
+    };
+    a.take = [weak](Handle& h) {
+      auto srv = weak.lock();
+      if (!srv || !h) return;
+      auto kind = detail::sock_kind(h.fd());
+      int fd = h.release();
+      int aerr = 0;
+      auto s = Socket::Impl::adopt(fd, kind == detail::SockKind::pipe, &aerr);
+      if (!s) {
+        ::close(fd);
+        return;
+      }
+      srv->impl_->attach(s);
+    };
+    return a;
+  };
   if (r.handle) {
     int fd = r.handle.release();
     if (int e = start_handle(fd, spec.backlog, Mode::shared)) {
@@ -73,7 +95,7 @@ void Server::Impl::on_reply(child::ServerReply& r, const detail::ServerSpec& spe
       slot.reset();
       return fail(e, "listen", spec);
     }
-    child::add_shared(*slot, close_for_disconnect);
+    child::add_shared(*slot, acceptor(Mode::shared), close_for_disconnect);
   } else {
     rr_ref.emplace();
     if (uv_async_init(uv::loop(), rr_ref->get(), [](uv_async_t*) {}) == 0) {
@@ -90,25 +112,7 @@ void Server::Impl::on_reply(child::ServerReply& r, const detail::ServerSpec& spe
     } else if (spec.port == -1) {
       rr_address = Address{spec.address.value_or(""), -1, AddressType::unix_socket, std::nullopt};
     }
-    child::RrAcceptor acceptor;
-    acceptor.can_accept = [weak] {
-      auto srv = weak.lock();
-      return srv && srv->impl_->mode == Mode::rr && !srv->impl_->at_limit();
-    };
-    acceptor.take = [weak](Handle& h) {
-      auto srv = weak.lock();
-      if (!srv || !h) return;
-      auto kind = detail::sock_kind(h.fd());
-      int fd = h.release();
-      int aerr = 0;
-      auto s = Socket::Impl::adopt(fd, kind == detail::SockKind::pipe, &aerr);
-      if (!s) {
-        ::close(fd);
-        return;
-      }
-      srv->impl_->attach(s);
-    };
-    child::add_rr(*slot, std::move(acceptor), close_for_disconnect);
+    child::add_rr(*slot, acceptor(Mode::rr), close_for_disconnect);
   }
   became_listening();
 }

@@ -50,7 +50,7 @@ int set_int(int fd, int level, int name, int value) {
   return setsockopt(fd, level, name, &value, sizeof value) == 0 ? 0 : last_error();
 }
 
-int bind_inet(const std::string& address, int port, int type, unsigned flags, bool udp) {
+int bind_inet(const std::string& address, int port, int type, unsigned flags, bool udp, bool reuse_port = false) {
   sockaddr_storage ss{};
   if (!make_sockaddr(address, port, ss)) return UV_EINVAL;
   int fd = ::socket(ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -59,6 +59,7 @@ int bind_inet(const std::string& address, int port, int type, unsigned flags, bo
   // libuv's choices: TCP always reuses the address; UDP only when asked. IPV6_V6ONLY is set
   // explicitly for TCP and only when asked for UDP.
   if (!udp || (flags & reuse_addr_flag)) err = set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+  if (!err && reuse_port) err = set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1);
   if (!err && ss.ss_family == AF_INET6 && (!udp || (flags & ipv6_only_flag))) {
     err = set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, (flags & ipv6_only_flag) ? 1 : 0);
   }
@@ -151,11 +152,11 @@ int create_server_socket(const ServerSpec& spec) {
   }
   if (!spec.address || spec.address->empty()) {
     // Node: try :: first (dual-stack), fall back to 0.0.0.0 when IPv6 is unavailable.
-    int fd = bind_inet("::", spec.port, SOCK_STREAM, spec.flags, false);
+    int fd = bind_inet("::", spec.port, SOCK_STREAM, spec.flags, false, spec.reuse_port);
     if (fd >= 0 || fd == UV_EADDRINUSE || fd == UV_EACCES) return fd;
-    return bind_inet("0.0.0.0", spec.port, SOCK_STREAM, 0, false);
+    return bind_inet("0.0.0.0", spec.port, SOCK_STREAM, 0, false, spec.reuse_port);
   }
-  return bind_inet(*spec.address, spec.port, SOCK_STREAM, spec.flags, false);
+  return bind_inet(*spec.address, spec.port, SOCK_STREAM, spec.flags, false, spec.reuse_port);
 }
 
 int create_udp_socket(const ServerSpec& spec) {

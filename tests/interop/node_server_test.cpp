@@ -37,11 +37,14 @@ namespace {
 
 class NodeServer : public testing::TestWithParam<int> {};
 
-std::string policy_name(const testing::TestParamInfo<int>& info) { return info.param == sched_rr ? "rr" : "none"; }
+std::string policy_name(const testing::TestParamInfo<int>& info) {
+  return info.param == sched_rr ? "rr" : info.param == sched_none ? "none" : "reuseport";
+}
 
 // Verifies a C++ primary serves through unmodified Node.js workers (the seed's first example):
 // both listen on one port, every HTTP request is answered "hello world", and under round-robin
-// both workers serve.
+// both workers serve. Under sched_reuseport the Node workers listen on the sockets the primary
+// bound for them (Node's child.js takes any handle it is given).
 TEST_P(NodeServer, CppPrimaryNodeHttpWorkers) {
   if (!have_node()) GTEST_SKIP() << "node is not on PATH";
   if (!net_test::use_policy(GetParam())) GTEST_SKIP() << "the policy is frozen in this process";
@@ -94,6 +97,7 @@ TEST_P(NodeServer, CppPrimaryNodeHttpWorkers) {
 // port, real HTTP answers and the clean disconnect, and exits 0.
 TEST_P(NodeServer, NodePrimaryCppHttpWorkers) {
   if (!have_node()) GTEST_SKIP() << "node is not on PATH";
+  if (GetParam() == sched_reuseport) GTEST_SKIP() << "a Node primary has no sched_reuseport";
   const std::string policy = GetParam() == sched_rr ? "rr" : "none";
   std::string cmd = "timeout 60 node " + tests_dir() + "/interop/node_primary_server.js " + self_exe() + " " + policy;
   int rc = std::system(cmd.c_str());
@@ -101,6 +105,59 @@ TEST_P(NodeServer, NodePrimaryCppHttpWorkers) {
   EXPECT_EQ(WEXITSTATUS(rc), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Interop, NodeServer, testing::Values(sched_rr, sched_none), policy_name);
+INSTANTIATE_TEST_SUITE_P(Interop, NodeServer, testing::Values(sched_rr, sched_none, sched_reuseport), policy_name);
+
+// Verifies that under sched_reuseport the connections waiting in a killed Node worker's socket are
+// handed (newconn) to the surviving Node worker, which takes them into its server as Node's
+// child.js does for any handle: every request is answered by worker 2.
+TEST(NodeServerReusePort, WaitingConnectionsOfKilledNodeWorkerGoToSurvivor) {
+  if (!have_node()) GTEST_SKIP() << "node is not on PATH";
+  if (!net_test::use_policy(sched_reuseport)) GTEST_SKIP() << "the policy is frozen in this process";
+  setup_primary({.exec_path = "node", .exec = tests_dir() + "/interop/node_http_worker.js",
+                 .args = std::vector<std::string>{}});
+  constexpr int n = 30;  // about half wait in the stopped worker's queue (none: a 2^-30 chance)
+  int listening = 0;
+  std::map<std::string, int> by_worker;
+  std::vector<std::string> bad;
+  std::unique_ptr<net_test::ClientThreads> clients;
+  auto stopped = fork({{"PORT", "0"}});
+  auto survivor = fork({{"PORT", "0"}});
+  on(ev::listening, [&](Worker&, const Address& a) {
+    if (++listening != 2) return;
+    if (!net_test::stop_process(stopped->process().pid())) {
+      ADD_FAILURE() << "could not stop worker 1";
+      stopped->kill(SIGKILL);
+      survivor->disconnect();
+      return;
+    }
+    std::vector<int> fds;
+    for (int i = 0; i < n; ++i) fds.push_back(net_test::connect_to({"tcp4", a.port, ""}));
+    stopped->kill(SIGKILL);
+    std::vector<net_test::ClientThreads::Job> jobs;
+    for (int fd : fds) {
+      jobs.push_back([fd] {
+        if (fd < 0) return std::string("<connect error>");
+        const std::string req = "GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+        if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+          ::close(fd);
+          return std::string("<send error>");
+        }
+        return net_test::read_all(fd);
+      });
+    }
+    clients = std::make_unique<net_test::ClientThreads>();
+    clients->start(std::move(jobs), n, [&](std::size_t, const std::string& r) {
+      auto id_at = r.find("X-Worker-Id: ");
+      if (r.rfind("HTTP/1.1 200 OK\r\n", 0) != 0 || id_at == std::string::npos) {
+        bad.push_back(r);
+        return;
+      }
+      ++by_worker[r.substr(id_at + 13, r.find("\r\n", id_at) - id_at - 13)];
+    }, [&] { survivor->disconnect(); });
+  });
+  run_loop();
+  EXPECT_TRUE(bad.empty()) << bad.size() << " bad, first: '" << bad.front() << "'";
+  EXPECT_EQ(by_worker, (std::map<std::string, int>{{"2", n}}));
+}
 
 }  // namespace

@@ -1,4 +1,4 @@
-// Server sharing under both policies over TCP v4, v6 and Unix sockets: N workers listen on the
+// Server sharing under the three policies over TCP v4, v6 and Unix sockets: N workers listen on the
 // same address through the primary, M client connections are all answered, and each worker's
 // count is reported. Ports of test-cluster-net-listen.js, -http-pipe.js and the seed's
 // "how it works" section.
@@ -57,17 +57,21 @@ struct Case {
   const char* transport;
 };
 
-void PrintTo(const Case& c, std::ostream* os) { *os << (c.policy == sched_rr ? "rr " : "none ") << c.transport; }
+const char* policy_name(int policy) {
+  return policy == sched_rr ? "rr" : policy == sched_none ? "none" : "reuseport";
+}
+
+void PrintTo(const Case& c, std::ostream* os) { *os << policy_name(c.policy) << " " << c.transport; }
 
 std::string case_name(const testing::TestParamInfo<Case>& info) {
-  return std::string(info.param.policy == sched_rr ? "rr_" : "none_") + info.param.transport;
+  return std::string(policy_name(info.param.policy)) + "_" + info.param.transport;
 }
 
 class Sharing : public testing::TestWithParam<Case> {};
 
 // Verifies that N workers share one listening address, every one of M connections is answered,
-// and the workers' own counts match what the clients saw; under sched_rr no worker gets more than
-// its share plus a small bound.
+// and the workers' own counts match what the clients saw; under sched_rr each worker gets exactly
+// its share.
 TEST_P(Sharing, EveryConnectionAnsweredAndCounted) {
   const Case c = GetParam();
   if (!net_test::use_policy(c.policy)) GTEST_SKIP() << "the policy is frozen in this process";
@@ -109,7 +113,7 @@ TEST_P(Sharing, EveryConnectionAnsweredAndCounted) {
     for (int i = 0; i < connections; ++i) jobs.push_back([target] { return net_test::request(target, "hi\n"); });
     clients = std::make_unique<net_test::ClientThreads>();
     // One client at a time, so the round-robin order is what is measured.
-    clients->start(std::move(jobs), c.policy == sched_rr ? 1 : 4, [&](std::size_t, const std::string& r) {
+    clients->start(std::move(jobs), c.policy == sched_none ? 4 : 1, [&](std::size_t, const std::string& r) {
       int id = 0;
       if (std::sscanf(r.c_str(), "worker %d\n", &id) == 1) {
         ++seen[id];
@@ -137,16 +141,18 @@ TEST_P(Sharing, EveryConnectionAnsweredAndCounted) {
   EXPECT_EQ(total, connections);
   EXPECT_EQ(seen, reported);
   EXPECT_EQ(errors, 0);
-  if (c.policy == sched_rr) {
+  // Round-robin (a Unix socket under sched_reuseport too): strict turns, one client at a time.
+  if (c.policy == sched_rr || (c.policy == sched_reuseport && std::string(c.transport) == "unix")) {
     EXPECT_EQ(static_cast<int>(seen.size()), workers_n);
-    for (auto& [id, n] : seen) EXPECT_LE(n, connections / workers_n + 2) << "worker " << id;
+    for (auto& [id, n] : seen) EXPECT_EQ(n, connections / workers_n) << "worker " << id;
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(Net, Sharing,
                          testing::Values(Case{sched_rr, "tcp4"}, Case{sched_rr, "tcp6"}, Case{sched_rr, "unix"},
                                          Case{sched_none, "tcp4"}, Case{sched_none, "tcp6"},
-                                         Case{sched_none, "unix"}),
+                                         Case{sched_none, "unix"}, Case{sched_reuseport, "tcp4"},
+                                         Case{sched_reuseport, "tcp6"}, Case{sched_reuseport, "unix"}),
                          case_name);
 
 }  // namespace

@@ -15,7 +15,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <csignal>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -69,14 +71,8 @@ inline int connect_to(const Target& t) {
   return fd;
 }
 
-// Sends request and reads until EOF (or the timeout); "" with "<error>" on failure.
-inline std::string request(const Target& t, const std::string& req) {
-  int fd = connect_to(t);
-  if (fd < 0) return "<connect error " + std::string(std::strerror(errno)) + ">";
-  if (!req.empty() && ::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
-    ::close(fd);
-    return "<send error>";
-  }
+// Reads until EOF (or the timeout) and closes fd; "<recv error ...>" is appended on failure.
+inline std::string read_all(int fd) {
   std::string out;
   char buf[4096];
   for (;;) {
@@ -85,11 +81,23 @@ inline std::string request(const Target& t, const std::string& req) {
       out.append(buf, static_cast<std::size_t>(n));
       continue;
     }
+    if (n < 0 && errno == EINTR) continue;  // SO_RCVTIMEO sockets are never restarted (signal(7))
     if (n < 0) out += "<recv error " + std::string(std::strerror(errno)) + ">";
     break;
   }
   ::close(fd);
   return out;
+}
+
+// Sends request and reads until EOF (or the timeout); "" with "<error>" on failure.
+inline std::string request(const Target& t, const std::string& req) {
+  int fd = connect_to(t);
+  if (fd < 0) return "<connect error " + std::string(std::strerror(errno)) + ">";
+  if (!req.empty() && ::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+    ::close(fd);
+    return "<send error>";
+  }
+  return read_all(fd);
 }
 
 // Runs jobs on threads; on_each(index, result) runs on the loop as each finishes and on_done once
@@ -169,6 +177,20 @@ class ClientThreads {
   std::function<void(std::size_t, const std::string&)> on_each_;
   std::function<void()> on_done_;
 };
+
+// Stops pid with SIGSTOP and waits (at most 10 s) until /proc shows it stopped.
+inline bool stop_process(int pid) {
+  if (::kill(pid, SIGSTOP) != 0) return false;
+  for (int i = 0; i < 1000; ++i) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    auto paren = line.rfind(')');
+    if (paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'T') return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
 
 // A fresh directory for Unix sockets (mkdtemp under /tmp), removed by the destructor.
 class TempDir {

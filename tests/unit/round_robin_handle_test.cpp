@@ -1,7 +1,7 @@
-// RoundRobinHandle's hand-off logic behind an injected sender, without processes: one newconn in
-// flight per worker, free workers longest-idle first, refusals and dead workers redistributed,
-// everything closed with the last worker (Node's round_robin_handle.js, plus the cases Node
-// loses).
+// RoundRobinHandle's hand-off logic behind an injected sender, without processes: with a window of
+// one, Node's round_robin_handle.js (one newconn in flight per worker, free workers in turn,
+// refusals redistributed, everything closed with the last worker, plus the cases Node loses); with
+// the default window, even counts per worker, a silent worker skipped, newcomers counted level.
 #include "round_robin_handle.hpp"
 
 #include <gtest/gtest.h>
@@ -10,7 +10,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <functional>
+#include <utility>
 #include <memory>
 #include <vector>
 
@@ -35,6 +37,8 @@ int conn() {
 bool is_open(int fd) { return fcntl(fd, F_GETFD) != -1; }
 
 struct Fixture {
+  explicit Fixture(std::size_t window = 1) : window(window) {}
+  std::size_t window;
   std::vector<Sent> sent;
   std::vector<int> unreachable;  // workers the sender cannot reach
   std::shared_ptr<RoundRobinHandle> rr = std::make_shared<RoundRobinHandle>(
@@ -44,7 +48,8 @@ struct Fixture {
         }
         sent.push_back({worker, fd, std::move(reply)});
         return true;
-      });
+      },
+      window);
 };
 
 // Verifies connections go to free workers in turn and a busy worker gets nothing more until it
@@ -166,6 +171,86 @@ TEST(RoundRobinHandle, LastWorkerClosesEverything) {
   g.rr->distribute(d);
   g.rr.reset();  // the primary dropped the handle with d in flight
   EXPECT_FALSE(is_open(d));
+}
+
+// Answers (accepted) every pending newconn whose worker satisfies pred; answers may hand out more.
+template <typename Pred>
+void answer(Fixture& f, Pred pred) {
+  for (std::size_t k = 0; k < f.sent.size(); ++k) {
+    if (!f.sent[k].reply || !pred(f.sent[k].worker)) continue;
+    auto reply = std::exchange(f.sent[k].reply, nullptr);
+    reply(true);
+  }
+}
+
+int pending(const Fixture& f, int worker) {
+  int n = 0;
+  for (const auto& s : f.sent) n += s.worker == worker && s.reply;
+  return n;
+}
+
+// Verifies that with room for several connections per worker, counts stay even whatever order
+// the workers answer in (the kernel's scheduling no longer decides who gets more).
+TEST(RoundRobinHandle, CountsStayEvenWhateverTheAnswerOrder) {
+  Fixture f(4);
+  f.rr->add(1);
+  f.rr->add(2);
+  f.rr->add(3);
+  for (int i = 0; i < 300; ++i) {
+    f.rr->distribute(conn());
+    // Worker 1 answers at once, worker 2 every other time, worker 3 only when its window is full.
+    answer(f, [&](int w) { return w == 1 || (w == 2 && i % 2 == 0); });
+    if (pending(f, 3) == 4) answer(f, [](int w) { return w == 3; });
+  }
+  int counts[4] = {};
+  for (auto& s : f.sent) ++counts[s.worker];
+  EXPECT_EQ(counts[1] + counts[2] + counts[3], 300);
+  EXPECT_LE(std::max({counts[1], counts[2], counts[3]}) - std::min({counts[1], counts[2], counts[3]}), 1);
+  answer(f, [](int) { return true; });
+}
+
+// Verifies a worker that stops answering gets at most `window` connections and the rest go to
+// the others; its connections come back, oldest first, when it is gone.
+TEST(RoundRobinHandle, SilentWorkerIsSkippedAfterItsWindow) {
+  Fixture f(4);
+  f.rr->add(1);
+  f.rr->add(2);
+  for (int i = 0; i < 20; ++i) {
+    f.rr->distribute(conn());
+    answer(f, [](int w) { return w == 2; });
+  }
+  ASSERT_EQ(f.sent.size(), 20u);
+  std::vector<int> held;
+  for (auto& s : f.sent) {
+    if (s.worker == 1) held.push_back(s.fd);
+  }
+  EXPECT_EQ(held.size(), 4u);
+  EXPECT_EQ(f.rr->in_flight(), 4u);
+  EXPECT_FALSE(f.rr->remove(1, /*gone=*/true));
+  std::vector<int> resent;
+  for (std::size_t i = 20; i < f.sent.size(); ++i) resent.push_back(f.sent[i].fd);
+  EXPECT_EQ(resent, held);  // all to worker 2, whose window has room for four
+  answer(f, [](int) { return true; });
+  for (int fd : held) EXPECT_FALSE(is_open(fd));
+}
+
+// Verifies a worker that joins late is counted level with the least-served one instead of getting
+// every connection until it catches up.
+TEST(RoundRobinHandle, NewcomerStartsLevel) {
+  Fixture f(4);
+  f.rr->add(1);
+  for (int i = 0; i < 10; ++i) {
+    f.rr->distribute(conn());
+    answer(f, [](int) { return true; });
+  }
+  f.rr->add(2);
+  for (int i = 0; i < 10; ++i) {
+    f.rr->distribute(conn());
+    answer(f, [](int) { return true; });
+  }
+  int to2 = 0;
+  for (std::size_t i = 10; i < f.sent.size(); ++i) to2 += f.sent[i].worker == 2;
+  EXPECT_EQ(to2, 5);
 }
 
 }  // namespace

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# HTTP hello-world figure: starts bench/http_server (cppcluster) or bench/node/http_server.js
+# (Node.js) on a free loopback port, loads it with wrk, stops it, prints one JSON line
+#   {"impl":…,"policy":"rr"|"none"|"single","mode":"keepalive"|"close","req_per_s":N}
+# plus, for mode close under rr, "primary_cpu_us_per_conn" (the hand-off figure: under rr every
+# connection passes through the primary; req_per_s is then the hand-off rate).
+# Usage: bench/http_bench.sh <release-build-dir> cppcluster|node rr|none|single keepalive|close
+# Env: WRK_DURATION (default 5s), WRK_CONNECTIONS (50), WORKERS (2).
+# Pinning: with 2+ cores wrk runs alone on the last core and the server (primary and workers) on
+# the others (on 2 cores: server on core 0, wrk on core 1); on 1 core nothing is pinned.
+set -euo pipefail
+build=${1:?usage: http_bench.sh <build-dir> cppcluster|node rr|none|single keepalive|close}
+impl=${2:?impl}
+policy=${3:?policy}
+mode=${4:?mode}
+here=$(cd "$(dirname "$0")" && pwd)
+duration=${WRK_DURATION:-5s}
+conns=${WRK_CONNECTIONS:-50}
+workers=${WORKERS:-2}
+
+ncpu=$(nproc)
+server_pin=() wrk_pin=()
+if ((ncpu >= 2)); then
+  server_pin=(taskset -c "0-$((ncpu - 2))")
+  wrk_pin=(taskset -c "$((ncpu - 1))")
+fi
+
+case $impl in
+  cppcluster) server=("$build/bench/http_server") ;;
+  node) server=(node "$here/node/http_server.js") ;;
+  *) echo "unknown impl $impl" >&2; exit 2 ;;
+esac
+case $policy in
+  rr | none) export NODE_CLUSTER_SCHED_POLICY=$policy; server+=(--workers "$workers") ;;
+  single) server+=(--single) ;;
+  *) echo "unknown policy $policy" >&2; exit 2 ;;
+esac
+wrk_args=(-t1 -c"$conns" -d"$duration")
+case $mode in
+  keepalive) ;;
+  close) wrk_args+=(-H 'Connection: close') ;;
+  *) echo "unknown mode $mode" >&2; exit 2 ;;
+esac
+
+log=$(mktemp)
+pgid=
+cleanup() {
+  if [[ -n $pgid ]]; then
+    kill -TERM -- "-$pgid" 2>/dev/null || true
+    for _ in $(seq 20); do kill -0 -- "-$pgid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$pgid" 2>/dev/null || true
+  fi
+  rm -f "$log"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The server gets its own process group (setsid) so cleanup stops the primary and every worker.
+# Port 0: the server (the primary's shared handle under cluster) picks a free port and prints it.
+setsid "${server_pin[@]}" "${server[@]}" --port 0 >"$log" 2>&1 </dev/null &
+pgid=$!
+port=
+for _ in $(seq 150); do  # at most 15 s
+  port=$(sed -n 's/^ready \([0-9]*\)$/\1/p' "$log" | head -1)
+  [[ -n $port ]] && break
+  kill -0 "$pgid" 2>/dev/null || break
+  sleep 0.1
+done
+if [[ -z $port ]]; then
+  echo "http_bench: server did not become ready:" >&2
+  cat "$log" >&2
+  exit 1
+fi
+
+# The primary's CPU time (utime+stime, clock ticks) around the wrk run: with Connection: close
+# under a cluster policy every request is a connection the primary handed off (sched_rr) or, under
+# sched_none, one the workers accepted themselves. $pgid is the primary (setsid, taskset exec it).
+primary_ticks() { awk '{print $14 + $15}' "/proc/$pgid/stat"; }
+ticks0=$(primary_ticks)
+out=$("${wrk_pin[@]}" wrk "${wrk_args[@]}" "http://127.0.0.1:$port/")
+ticks1=$(primary_ticks)
+rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+requests=$(awk '/requests in/ {print $1}' <<<"$out")
+errors=$(grep -E 'Socket errors|Non-2xx' <<<"$out" || true)
+[[ -n $errors ]] && echo "http_bench ($impl $policy $mode): $errors" >&2
+if [[ -z $rps ]]; then
+  echo "http_bench: no Requests/sec in wrk output:" >&2
+  echo "$out" >&2
+  exit 1
+fi
+extra=
+if [[ $mode == close && $policy == rr && ${requests:-0} -gt 0 ]]; then
+  # Hand-off figure: the primary's CPU microseconds per connection (clock-tick resolution).
+  extra=$(awk -v d=$((ticks1 - ticks0)) -v hz="$(getconf CLK_TCK)" -v n="$requests" \
+    'BEGIN {printf ",\"primary_cpu_us_per_conn\":%.3f", d / hz * 1e6 / n}')
+fi
+echo "{\"impl\":\"$impl\",\"policy\":\"$policy\",\"mode\":\"$mode\",\"req_per_s\":$rps$extra}"

@@ -1,0 +1,34 @@
+// Node.js twin of bench/http_server.cpp: HTTP hello world, WORKERS (--workers, default 2) workers
+// sharing one port (--port), policy from NODE_CLUSTER_SCHED_POLICY; --single: no cluster.
+// Prints "ready <port>" once every worker listens. Runs until killed.
+'use strict';
+const cluster = require('cluster');
+const http = require('http');
+
+const argv = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = argv.indexOf(name);
+  return i >= 0 && i + 1 < argv.length ? Number(argv[i + 1]) : dflt;
+};
+const single = argv.includes('--single');
+const workers = opt('--workers', 2);
+const port = opt('--port', 0);
+
+const hello = () => http.createServer((req, res) => {
+  res.setHeader('Content-Type', 'text/plain');
+  res.end('hello world\n');
+});
+
+if (single) {
+  const server = hello();
+  server.listen(port, '127.0.0.1', () => console.log(`ready ${server.address().port}`));
+} else if (cluster.isPrimary) {
+  for (let i = 0; i < workers; i++) cluster.fork();
+  let listening = 0;
+  cluster.on('listening', (w, addr) => {
+    if (++listening === workers) console.log(`ready ${addr.port}`);
+  });
+  cluster.on('exit', () => process.exit(1));
+} else {
+  hello().listen(port, '127.0.0.1');
+}
