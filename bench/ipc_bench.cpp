@@ -1,6 +1,7 @@
 // IPC figures: ping-pong round-trip latency of a small message, and one-way messages/s for
 // 100k messages of about 100 bytes, under 'json' or 'advanced' serialization.
-// Usage: ipc_bench json|advanced [roundtrips] [messages]. Prints one JSON line.
+// Usage: ipc_bench json|advanced [roundtrips] [messages] [busy_poll_us]. Prints one JSON line.
+// busy_poll_us > 0 sets Settings::ipc_busy_poll_us (beyond Node; mode is then e.g. "json+spin").
 // The Node.js twin is bench/node/ipc_bench.js; bench/run.sh runs both.
 #include <cluster/cluster.hpp>
 
@@ -39,7 +40,11 @@ int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "json";
   const int roundtrips = argc > 2 ? std::atoi(argv[2]) : 20000;
   const int messages = argc > 3 ? std::atoi(argv[3]) : 100000;
-  setup_primary({.args = {mode}, .serialization = mode == "advanced" ? Serialization::advanced : Serialization::json});
+  const int spin_us = argc > 4 ? std::atoi(argv[4]) : 0;
+  Settings settings{.args = std::vector<std::string>{mode},
+                    .serialization = mode == "advanced" ? Serialization::advanced : Serialization::json};
+  if (spin_us > 0) settings.ipc_busy_poll_us = static_cast<unsigned>(spin_us);
+  setup_primary(settings);
   auto w = cluster::fork();
 
   int pongs = 0, received = 0;
@@ -74,7 +79,8 @@ int main(int argc, char** argv) {
   }
   double rtt_us = static_cast<double>(t_ping_end - t0) / roundtrips / 1e3;
   double msgs_per_s = messages / (static_cast<double>(t_blast_end - t_blast0) / 1e9);
-  std::printf("{\"impl\":\"cppcluster\",\"mode\":\"%s\",\"rtt_us\":%.2f,\"msgs_per_s\":%.0f}\n", mode.c_str(), rtt_us,
+  const std::string label = spin_us > 0 ? mode + "+spin" : mode;
+  std::printf("{\"impl\":\"cppcluster\",\"mode\":\"%s\",\"rtt_us\":%.2f,\"msgs_per_s\":%.0f}\n", label.c_str(), rtt_us,
               msgs_per_s);
   return 0;
 }

@@ -90,6 +90,9 @@ void setup_worker() {
   const char* fd_env = std::getenv(wire::env_channel_fd);
   const char* mode_env = std::getenv(wire::env_serialization);
   int fd = fd_env ? std::atoi(fd_env) : -1;
+  const char* spin_env = std::getenv(wire::env_busy_poll);
+  const long spin_us = spin_env ? std::strtol(spin_env, nullptr, 10) : 0;
+  unsetenv(wire::env_busy_poll);
   Serialization mode = (mode_env && std::string(mode_env) == "advanced") ? Serialization::advanced
                                                                           : Serialization::json;
   // Node deletes these before user code runs (pre_execution.js, initializeClusterIPC).
@@ -100,6 +103,7 @@ void setup_worker() {
 
   s.target = std::make_unique<ipc::Target>(fd, mode, default_max_frame_bytes);
   detail::WorkerAccess::target(w) = s.target.get();
+  if (spin_us > 0 && spin_us <= 1000000) s.target->channel().set_busy_poll(static_cast<unsigned>(spin_us));
   Worker* wp = &w;
   s.target->start({
       [wp](Message&& m, Handle& h) { wp->emit(ev::message, static_cast<const Message&>(m), h); },

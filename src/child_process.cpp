@@ -91,6 +91,7 @@ std::unique_ptr<ChildProcess> ChildProcessAccess::spawn(const SpawnOptions& o) {
     return cp;
   }
   impl.target = std::make_unique<ipc::Target>(sv[0], o.serialization, o.max_frame);
+  impl.target->channel().set_busy_poll(o.busy_poll_us);
 
   std::vector<uv_stdio_container_t> containers(o.stdio.size());
   impl.stdio.resize(o.stdio.size());

@@ -26,6 +26,7 @@ struct SpawnOptions {
   bool windows_hide = false;
   Serialization serialization = Serialization::json;
   std::size_t max_frame = default_max_frame_bytes;
+  unsigned busy_poll_us = 0;  // Channel::set_busy_poll on the parent's end
 };
 
 namespace detail {

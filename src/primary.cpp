@@ -99,6 +99,7 @@ void merge(Settings& to, const Settings& from) {
   overlay(to.inspect_port, from.inspect_port);
   overlay(to.windows_hide, from.windows_hide);
   overlay(to.max_frame_bytes, from.max_frame_bytes);
+  overlay(to.ipc_busy_poll_us, from.ipc_busy_poll_us);
 }
 
 bool starts_with(const std::string& s, const char* p) { return s.rfind(p, 0) == 0; }
@@ -207,6 +208,8 @@ std::unique_ptr<ChildProcess> create_worker_process(int id, const Env& env) {
   // Channel variables of our own parent must not leak into the worker.
   vars.erase(wire::env_channel_fd);
   vars.erase(wire::env_serialization);
+  vars.erase(wire::env_busy_poll);
+  if (s.ipc_busy_poll_us.value_or(0)) vars[wire::env_busy_poll] = std::to_string(*s.ipc_busy_poll_us);
   for (const auto& [k, v] : env) vars[k] = v;
   vars[wire::env_unique_id] = std::to_string(id);
 
@@ -258,6 +261,7 @@ std::unique_ptr<ChildProcess> create_worker_process(int id, const Env& env) {
   o.windows_hide = s.windows_hide.value_or(false);
   o.serialization = s.serialization.value_or(Serialization::json);
   o.max_frame = s.max_frame_bytes.value_or(default_max_frame_bytes);
+  o.busy_poll_us = s.ipc_busy_poll_us.value_or(0);
   return detail::ChildProcessAccess::spawn(o);
 }
 
@@ -281,6 +285,10 @@ void setup_primary(const Settings& options) {
     logfile = logfile || starts_with(a, "--logfile=");
   }
   if (prof && !logfile) xa.push_back("--logfile=v8-%p.log");
+  if (next.ipc_busy_poll_us.value_or(0) > 1000000) {
+    throw std::invalid_argument("ipc_busy_poll_us must be at most 1000000 (one second), got " +
+                                std::to_string(*next.ipc_busy_poll_us));
+  }
   s.settings = std::move(next);
   if (!s.initialized) {
     s.initialized = true;

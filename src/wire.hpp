@@ -5,6 +5,8 @@ namespace cluster::wire {
 
 // Environment (lib/internal/child_process.js, lib/internal/cluster/primary.js).
 inline constexpr const char* env_unique_id = "NODE_UNIQUE_ID";
+// Beyond Node: the worker's busy-poll budget in microseconds (Settings::ipc_busy_poll_us).
+inline constexpr const char* env_busy_poll = "CPPCLUSTER_IPC_BUSY_POLL_US";
 inline constexpr const char* env_channel_fd = "NODE_CHANNEL_FD";
 inline constexpr const char* env_serialization = "NODE_CHANNEL_SERIALIZATION_MODE";
 inline constexpr const char* env_sched_policy = "NODE_CLUSTER_SCHED_POLICY";

@@ -44,7 +44,8 @@ bool is_worker();
 // without exactly one ipc entry).
 std::shared_ptr<Worker> fork(const Env& env = {});
 // Merges the set fields of s into settings(); the first call fills Node's defaults. Emits setup on
-// a later tick. Primary only (std::logic_error in a worker).
+// a later tick. Primary only (std::logic_error in a worker); std::invalid_argument for an
+// ipc_busy_poll_us above one second.
 void setup_primary(const Settings& s = {});
 // Deprecated alias of setup_primary().
 [[deprecated("use setup_primary()")]] void setup_master(const Settings& s = {});

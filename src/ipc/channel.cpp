@@ -18,6 +18,9 @@ constexpr int max_fds_per_read = 64;     // libuv reads room for this many
 constexpr int max_reads_per_wakeup = 32;  // fairness between channels
 constexpr int max_iov = 256;
 constexpr std::size_t max_batch_bytes = 256 * 1024;  // flush at once past this much queued
+// Frames share a buffer up to this size; then a new one starts, so a long burst of sends is a
+// chain of heap-sized buffers instead of one buffer regrown (copied, page-faulted) to many MiB.
+constexpr std::size_t coalesce_bytes = 64 * 1024;
 
 }  // namespace
 
@@ -38,6 +41,35 @@ Channel::~Channel() {
   poll_.close();
   for (int f : fds_) ::close(f);
   if (fd_ >= 0) ::close(fd_);
+}
+
+void Channel::set_busy_poll(unsigned budget_us) {
+  spin_ns_ = std::uint64_t{budget_us} * 1000;
+  if (!spin_ns_ && spinning_) {
+    uv_idle_stop(spin_.get());
+    spinning_ = false;
+  }
+}
+
+void Channel::hot() {
+  if (!spin_ns_ || closed_) return;
+  last_active_ = uv_hrtime();
+  if (spinning_) return;
+  if (!spin_.valid()) {
+    if (uv_idle_init(uv::loop(), spin_.get()) != 0) return;
+    spin_.initialized();
+    spin_.get()->data = this;
+    uv_unref(spin_.base());  // polls without keeping the loop alive
+  }
+  spinning_ = true;
+  uv_idle_start(spin_.get(), [](uv_idle_t* h) {
+    auto* self = static_cast<Channel*>(h->data);
+    if (!self) return;
+    if (uv_hrtime() - self->last_active_ > self->spin_ns_) {
+      uv_idle_stop(h);
+      self->spinning_ = false;
+    }
+  });
 }
 
 void Channel::start(Callbacks cb) {
@@ -84,7 +116,8 @@ void Channel::write(const Message& msg, int send_fd, WriteCallback cb) {
     complete(std::move(cb), make_error_code(errc::channel_closed));
     return;
   }
-  if (send_fd < 0 && !queue_.empty() && queue_.back().fd < 0 && !queue_.back().cb) {
+  if (send_fd < 0 && !queue_.empty() && queue_.back().fd < 0 && !queue_.back().cb &&
+      queue_.back().bytes.size() < coalesce_bytes) {
     // Frames without a descriptor share one buffer until the batch leaves.
     Pending& tail = queue_.back();
     const std::size_t before = tail.bytes.size();
@@ -99,6 +132,7 @@ void Channel::write(const Message& msg, int send_fd, WriteCallback cb) {
     return;
   }
   Pending p;
+  if (send_fd < 0 && !queue_.empty()) p.bytes.reserve(coalesce_bytes + 4096);  // a burst: room for more
   if (auto ec = codec_->encode(msg, p.bytes)) {
     fail_write(std::move(cb), ec);
     return;
@@ -114,7 +148,7 @@ void Channel::schedule_flush() {
   // Frames written during one loop callback leave together in one sendmsg at the next tick (or
   // at once past the batch limit): a syscall per batch instead of per message. The tick runs
   // before the loop polls again, so nothing waits on I/O for it.
-  if (queued_bytes_ >= max_batch_bytes) {
+  if (queued_bytes_ >= max_batch_bytes && !write_blocked_) {
     flush();
     return;
   }
@@ -167,7 +201,10 @@ void Channel::flush() {
       } while (n < 0 && errno == EINTR);
     }
     if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        write_blocked_ = true;
+        break;
+      }
       std::error_code ec = uv_error(-errno);
       // The peer is gone: every queued write fails with the system error.
       bool uncovered = false;
@@ -190,6 +227,7 @@ void Channel::flush() {
       update_poll();
       return;
     }
+    hot();
     auto left = static_cast<std::size_t>(n);
     queued_bytes_ -= left;
     while (left > 0 && !queue_.empty()) {
@@ -238,6 +276,7 @@ void Channel::on_poll(uv_poll_t* h, int status, int events) {
     return;
   }
   if (events & UV_WRITABLE) {
+    self->write_blocked_ = false;
     self->flush();
     if (!*alive) return;
   }
@@ -284,6 +323,7 @@ void Channel::on_readable() {
       finish_close({});
       return;
     }
+    hot();
     DecodeError err;
     bool ok = codec_->feed(std::string_view(read_buf_.data(), static_cast<std::size_t>(n)),
                            [&](Message&& m) {
@@ -313,6 +353,8 @@ void Channel::finish_close(std::error_code) {
   }
   queued_bytes_ = 0;
   poll_.close();
+  spin_.close();
+  spinning_ = false;
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   auto end = std::move(cb_.end);

@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -223,3 +225,53 @@ TEST(Messaging, NonSocketHandleIsRefused) {
 }  // namespace
 
 WORKER_ROLE(idle2) { (void)worker(); }
+
+// Echoes, and first says whether the busy-poll variable reached (and was removed from) its
+// environment before main.
+WORKER_ROLE(echo_spin) {
+  worker().send({{"env_left", std::getenv("CPPCLUSTER_IPC_BUSY_POLL_US") != nullptr}});
+  worker().on(ev::message, [](const Message& m) {
+    if (m == "bye") {
+      worker().disconnect();
+      return;
+    }
+    worker().send(m);
+  });
+}
+
+namespace {
+
+// Verifies ipc_busy_poll_us (beyond Node): a ping-pong of 2000 messages arrives complete and in
+// order with both ends busy-polling, the worker's environment no longer holds the variable, and
+// the polling does not keep the loop alive once the worker is gone (run_loop returns).
+TEST(Messaging, BusyPollPingPong) {
+  setup_primary({.ipc_busy_poll_us = 200});
+  constexpr int n = 2000;
+  int next = 0;
+  std::vector<int> got;
+  Message env_left;
+  auto w = fork_role("echo_spin");
+  w->on(ev::message, [&](const Message& m) {
+    if (m.is_object()) {
+      env_left = m["env_left"];
+      w->send(next++);
+      return;
+    }
+    got.push_back(m.get<int>());
+    if (next < n) {
+      w->send(next++);
+    } else {
+      w->send("bye");
+    }
+  });
+  int code = -1;
+  w->on(ev::exit, [&](int c, std::string_view) { code = c; });
+  run_loop();
+  EXPECT_EQ(env_left, false);
+  ASSERT_EQ(got.size(), static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) ASSERT_EQ(got[i], i);
+  EXPECT_EQ(code, 0);
+  EXPECT_THROW(setup_primary({.ipc_busy_poll_us = 2000000}), std::invalid_argument);
+}
+
+}  // namespace
