@@ -4,6 +4,7 @@
 //   reader: split on "\n", JSON.parse each complete line; the tail waits for more bytes. Node
 //           crashes on an empty or invalid line; here it is a DecodeError for that channel only.
 #include "ipc/json_codec.hpp"
+#include "ipc/json_fast_parse.hpp"
 
 #include "ipc/v8_codec.hpp"
 
@@ -95,13 +96,21 @@ void write_string(const std::string& s, std::string& out) {
   out += '"';
 }
 
+// Decimal digits of an integer, without a temporary string.
+template <typename Int>
+void write_integer(Int v, std::string& out) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
 void write_value(const Message& m, std::string& out) {
   switch (m.type()) {
     case Message::value_t::null:
     case Message::value_t::discarded: out += "null"; break;
     case Message::value_t::boolean: out += m.get<bool>() ? "true" : "false"; break;
-    case Message::value_t::number_integer: out += std::to_string(m.get<std::int64_t>()); break;
-    case Message::value_t::number_unsigned: out += std::to_string(m.get<std::uint64_t>()); break;
+    case Message::value_t::number_integer: write_integer(m.get<std::int64_t>(), out); break;
+    case Message::value_t::number_unsigned: write_integer(m.get<std::uint64_t>(), out); break;
     case Message::value_t::number_float: write_js_number(m.get<double>(), out); break;
     case Message::value_t::string: write_string(m.get_ref<const std::string&>(), out); break;
     case Message::value_t::array: {
@@ -177,7 +186,12 @@ class JsonCodec final : public Codec {
                    std::to_string(max_frame_)};
         return false;
       }
-      Message m = Message::parse(line.begin(), line.end(), nullptr, false);
+      Message m;
+      if (auto fast = fast_parse_json(line)) {
+        m = std::move(*fast);
+      } else {
+        m = Message::parse(line.begin(), line.end(), nullptr, false);
+      }
       if (m.is_discarded()) {
         err = {make_error_code(errc::bad_message), describe_bad_line(line)};
         return false;

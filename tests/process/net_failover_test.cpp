@@ -17,21 +17,14 @@
 using namespace cluster;
 using namespace testing_support;
 
-// Answers with its id. On "freeze" it says "frozen" and blocks its loop, so a newconn it is sent
-// is never answered. MAX_CONNECTIONS sets maxConnections.
+// Answers with its id. MAX_CONNECTIONS sets maxConnections. (Tests stop it with SIGSTOP to make a
+// worker that never answers its newconn.)
 WORKER_ROLE(net_rr_worker) {
   static auto server = net::create_server([](const std::shared_ptr<net::Socket>& s) {
     s->end("worker " + std::to_string(worker().id()) + "\n");
   });
   if (const char* max = std::getenv("MAX_CONNECTIONS")) server->set_max_connections(std::atoi(max));
   server->listen(0, "127.0.0.1");
-  worker().on(ev::message, [](const Message& m) {
-    if (m == "freeze") {
-      worker().send("frozen");
-      // Blocks on a later turn of the loop, once "frozen" has been written.
-      after(1, [] { std::this_thread::sleep_for(std::chrono::seconds(60)); });  // killed long before
-    }
-  });
 }
 
 namespace {
@@ -55,9 +48,14 @@ TEST(NetFailover, InFlightConnectionOfKilledWorkerGoesToSurvivor) {
   std::string frozen_exit;
   on(ev::listening, [&](Worker&, const Address& a) {
     port = a.port;
-    if (++listening == 2) frozen->send("freeze");
-  });
-  frozen->on(ev::message, [&](const Message&) {
+    if (++listening != 2) return;
+    // Stopped (SIGSTOP, confirmed in /proc) before any connection exists, so it answers nothing.
+    if (!net_test::stop_process(frozen->process().pid())) {
+      ADD_FAILURE() << "could not stop worker 1";
+      frozen->kill(SIGKILL);
+      survivor->disconnect();
+      return;
+    }
     // The frozen worker has room in the primary's eyes, so it is offered every other connection
     // (n/2, within its window), which it never answers; the survivor serves the others.
     clients = std::make_unique<net_test::ClientThreads>();
@@ -105,9 +103,11 @@ TEST(NetFailover, LastWorkerGoneClosesHeldConnections) {
   auto w = fork_role("net_rr_worker");
   w->on(ev::listening, [&](const Address& a) {
     port = a.port;
-    w->send("freeze");
-  });
-  w->on(ev::message, [&](const Message&) {
+    if (!net_test::stop_process(w->process().pid())) {
+      ADD_FAILURE() << "could not stop the worker";
+      w->kill(SIGKILL);
+      return;
+    }
     clients = std::make_unique<net_test::ClientThreads>();
     clients->start(requests(port, n), n, [&](std::size_t, const std::string& r) { replies.push_back(r); }, [] {});
     // The connections are in flight to the frozen worker.
