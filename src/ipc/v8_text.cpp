@@ -1,5 +1,6 @@
 // Text conversions of the 'advanced' codec (see v8_text.hpp).
 #include "ipc/v8_text.hpp"
+#include "ipc/js_number.hpp"
 
 #include <charconv>
 #include <cmath>
@@ -145,42 +146,8 @@ void sanitize_utf8(Bytes p, std::size_t n, std::string& s) {
 std::string js_number_string(double d) {
   if (std::isnan(d)) return "NaN";
   if (std::isinf(d)) return d > 0 ? "Infinity" : "-Infinity";
-  if (d == 0) return "0";
   std::string out;
-  if (d < 0) {
-    out += '-';
-    d = -d;
-  }
-  char buf[64];
-  auto res = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);
-  std::string_view sci(buf, static_cast<std::size_t>(res.ptr - buf));
-  const auto e = sci.find('e');
-  std::string digits(1, sci[0]);
-  if (e > 1) digits.append(sci.substr(2, e - 2));
-  int exp10 = 0;
-  std::from_chars(sci.data() + e + 1 + (sci[e + 1] == '+' ? 1 : 0), sci.data() + sci.size(), exp10);
-  const int k = static_cast<int>(digits.size());
-  const int n = exp10 + 1;
-  if (k <= n && n <= 21) {
-    out += digits;
-    out.append(static_cast<std::size_t>(n - k), '0');
-  } else if (0 < n && n <= 21) {
-    out.append(digits, 0, static_cast<std::size_t>(n));
-    out += '.';
-    out.append(digits, static_cast<std::size_t>(n));
-  } else if (-6 < n && n <= 0) {
-    out += "0.";
-    out.append(static_cast<std::size_t>(-n), '0');
-    out += digits;
-  } else {
-    out += digits[0];
-    if (k > 1) {
-      out += '.';
-      out.append(digits, 1);
-    }
-    out += (n - 1 >= 0) ? "e+" : "e-";
-    out += std::to_string(std::abs(n - 1));
-  }
+  append_js_number(d, out);
   return out;
 }
 
