@@ -30,12 +30,36 @@ int RoundRobinHandle::start(int listen_fd) {
   }
   poll_->initialized();
   poll_->get()->data = this;
+  return start_polling();
+}
+
+int RoundRobinHandle::start_polling() {
   return uv_poll_start(poll_->get(), UV_READABLE, [](uv_poll_t* h, int status, int) {
     uv::CallbackScope scope;
     auto* self = static_cast<RoundRobinHandle*>(h->data);
     // Node ignores accept errors (test-cluster-accept-fail).
     if (self && status == 0) self->accept_all();
   });
+}
+
+void RoundRobinHandle::pause_accepting() {
+  ++accept_pauses_;
+  uv_poll_stop(poll_->get());
+  if (!retry_) {
+    retry_.emplace();
+    if (uv_timer_init(uv::loop(), retry_->get()) != 0) {
+      retry_.reset();
+      start_polling();  // no timer: keep polling (the loop spins, but nothing is lost)
+      return;
+    }
+    retry_->initialized();
+    retry_->get()->data = this;
+  }
+  uv_timer_start(retry_->get(), [](uv_timer_t* t) {
+    uv::CallbackScope scope;
+    auto* self = static_cast<RoundRobinHandle*>(t->data);
+    if (self && !self->closed_ && self->poll_) self->start_polling();
+  }, accept_retry_ms, 0);
 }
 
 void RoundRobinHandle::accept_all() {
@@ -45,7 +69,8 @@ void RoundRobinHandle::accept_all() {
     int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
-      break;  // EAGAIN, or EMFILE and friends: try again on the next wake-up
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) pause_accepting();
+      break;  // EAGAIN: drained
     }
     if (closed_) {
       ::close(fd);
@@ -196,6 +221,7 @@ void RoundRobinHandle::close_all() {
   for (int fd : queue_) ::close(fd);
   queue_.clear();
   poll_.reset();
+  retry_.reset();
   if (listen_fd_ >= 0) ::close(listen_fd_);
   listen_fd_ = -1;
   if (!unlink_path_.empty()) ::unlink(unlink_path_.c_str());

@@ -60,6 +60,13 @@ class RoundRobinHandle : public std::enable_shared_from_this<RoundRobinHandle> {
   // Connections sent and not yet answered, over all workers.
   std::size_t in_flight() const noexcept;
   bool closed() const noexcept { return closed_; }
+  // How often accepting paused because descriptors or memory ran out (EMFILE, ENFILE, ENOBUFS,
+  // ENOMEM): the connections then wait in the backlog and accepting resumes after a short pause,
+  // rather than spinning on a socket that stays readable or dropping connections (libuv's
+  // reserve-descriptor trick closes them).
+  std::uint64_t accept_pauses() const noexcept { return accept_pauses_; }
+  // The pause before accepting again after running out of descriptors.
+  static constexpr std::uint64_t accept_retry_ms = 100;
 
  private:
   struct Member {
@@ -73,6 +80,8 @@ class RoundRobinHandle : public std::enable_shared_from_this<RoundRobinHandle> {
   std::map<int, Member>::iterator pick();  // end() when no worker has room
   void on_reply(int worker, int fd, bool accepted);
   void accept_all();
+  void pause_accepting();
+  int start_polling();
   void close_all();
   void forget_if_done(int worker);
 
@@ -84,6 +93,8 @@ class RoundRobinHandle : public std::enable_shared_from_this<RoundRobinHandle> {
   std::uint64_t clock_ = 0;
   bool handing_out_ = false;
   std::optional<uv::Handle<uv_poll_t>> poll_;
+  std::optional<uv::Handle<uv_timer_t>> retry_;
+  std::uint64_t accept_pauses_ = 0;
   int listen_fd_ = -1;
   bool closed_ = false;
   std::string unlink_path_;

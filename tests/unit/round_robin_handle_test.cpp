@@ -4,9 +4,15 @@
 // the default window, even counts per worker, a silent worker skipped, newcomers counted level.
 #include "round_robin_handle.hpp"
 
+#include <cluster/cluster.hpp>
+#include <uv.h>
+
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -251,6 +257,62 @@ TEST(RoundRobinHandle, NewcomerStartsLevel) {
   int to2 = 0;
   for (std::size_t i = 10; i < f.sent.size(); ++i) to2 += f.sent[i].worker == 2;
   EXPECT_EQ(to2, 5);
+}
+
+}  // namespace
+
+namespace {
+
+// Verifies that running out of descriptors pauses accepting instead of spinning or dropping: the
+// connections wait in the backlog and are all handed out once descriptors are free again.
+TEST(RoundRobinHandle, OutOfDescriptorsPausesAndLosesNothing) {
+  Fixture f(8);
+  int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  ASSERT_EQ(::listen(lfd, 16), 0);
+  socklen_t len = sizeof sa;
+  ::getsockname(lfd, reinterpret_cast<sockaddr*>(&sa), &len);
+  ASSERT_EQ(f.rr->start(lfd), 0);
+  f.rr->add(1);
+
+  constexpr int n = 3;
+  int clients[n];
+  for (int& c : clients) c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // No descriptor number is free below the limit from here on: accept4 fails with EMFILE.
+  rlimit old{};
+  ::getrlimit(RLIMIT_NOFILE, &old);
+  int probe = ::dup(0);
+  ::close(probe);
+  rlimit tight = old;
+  tight.rlim_cur = static_cast<rlim_t>(probe);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+  for (int c : clients) ASSERT_EQ(::connect(c, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+
+  // Run the loop for a while: accepting pauses, nothing is handed out, nothing spins.
+  const auto loop = cluster::loop();
+  const uint64_t until = uv_now(loop) + 3 * RoundRobinHandle::accept_retry_ms;
+  for (int i = 0; i < 10000 && uv_now(loop) < until; ++i) {
+    uv_run(loop, UV_RUN_ONCE);
+    uv_update_time(loop);
+  }
+  EXPECT_GE(f.rr->accept_pauses(), 1u);
+  EXPECT_LE(f.rr->accept_pauses(), 10u);  // about one per retry period, not one per loop turn
+  EXPECT_TRUE(f.sent.empty());
+
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
+  const uint64_t deadline = uv_now(loop) + 10000;
+  while (f.sent.size() < static_cast<std::size_t>(n) && uv_now(loop) < deadline) {
+    uv_run(loop, UV_RUN_ONCE);
+    uv_update_time(loop);
+  }
+  EXPECT_EQ(f.sent.size(), static_cast<std::size_t>(n));
+  answer(f, [](int) { return true; });
+  for (int c : clients) ::close(c);
+  f.rr.reset();
+  uv_run(loop, UV_RUN_NOWAIT);  // lets the closed handles go
 }
 
 }  // namespace
