@@ -1,8 +1,8 @@
 // Fairness figure: WORKERS workers share a loopback port under the policy of
-// NODE_CLUSTER_SCHED_POLICY (rr|none); the primary opens CONNS short connections (CONCURRENCY at a
-// time; each worker counts the connections it gets and closes them), then asks every worker for its
-// count. Usage: fair_bench [workers=2] [conns=2000] [concurrency=10]. Prints one JSON line with
-// max/min connections per worker. The Node.js twin is bench/node/fair_bench.js.
+// NODE_CLUSTER_SCHED_POLICY (rr|none|reuseport); the primary opens CONNS short connections
+// (CONCURRENCY at a time; each worker counts the connections it gets and closes them), then asks
+// every worker for its count. Usage: fair_bench [workers=2] [conns=2000] [concurrency=10]. Prints
+// one JSON line with max/min connections per worker. The Node.js twin is bench/node/fair_bench.js.
 #include <cluster/cluster.hpp>
 #include <cluster/net.hpp>
 
@@ -69,7 +69,8 @@ int main(int argc, char** argv) {
   }
   const int mx = *std::max_element(counts.begin(), counts.end());
   const int mn = *std::min_element(counts.begin(), counts.end());
-  std::string policy = scheduling_policy() == sched_rr ? "rr" : "none";
+  const int p = scheduling_policy();
+  std::string policy = p == sched_rr ? "rr" : p == sched_reuseport ? "reuseport" : "none";
   std::printf("{\"impl\":\"cppcluster\",\"policy\":\"%s\",\"workers\":%d,\"max_min\":%.3f,\"min_conns\":%d,"
               "\"max_conns\":%d}\n", policy.c_str(), nworkers, mn ? static_cast<double>(mx) / mn : 1e9, mn, mx);
   return 0;

@@ -1,6 +1,7 @@
 // HTTP hello world for the HTTP figures: the primary forks WORKERS workers (default 2) that share
-// one port; the policy comes from NODE_CLUSTER_SCHED_POLICY (rr|none), as in Node. --single serves
-// from one process without cluster. Usage: http_server [--single] [--workers N] [--port P]
+// one port; the policy comes from NODE_CLUSTER_SCHED_POLICY (rr|none|reuseport), as in Node. --single
+// serves from one process without cluster. --raw: plain TCP instead of HTTP, each connection ended at
+// once with no data (the hand-off figure). Usage: http_server [--single] [--raw] [--workers N] [--port P]
 // Prints "ready <port>" once every worker listens (the driver, bench/http_bench.sh, waits for it).
 // Runs until killed. The Node.js twin is bench/node/http_server.js.
 #include <cluster/cluster.hpp>
@@ -15,11 +16,16 @@
 
 namespace {
 
+bool raw = false;
+
+// The server every process runs: HTTP hello world, or with --raw a TCP server that ends each connection.
 std::shared_ptr<cluster::net::Server> hello() {
-  auto server = http_lite::create_server([](const http_lite::Request&, http_lite::Response& res) {
-    res.set_header("Content-Type", "text/plain");
-    res.end("hello world\n");
-  });
+  using cluster::net::Socket;
+  auto server = raw ? cluster::net::create_server([](const std::shared_ptr<Socket>& s) { s->end(); })
+                    : http_lite::create_server([](const http_lite::Request&, http_lite::Response& res) {
+                        res.set_header("Content-Type", "text/plain");
+                        res.end("hello world\n");
+                      });
   server->on(cluster::ev::error, [](const std::system_error& e) {
     std::fprintf(stderr, "http_server: %s\n", e.what());
     std::exit(1);
@@ -35,6 +41,7 @@ int main(int argc, char** argv) {
   int workers = 2, port = 0;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--single")) single = true;
+    else if (!std::strcmp(argv[i], "--raw")) raw = true;
     else if (!std::strcmp(argv[i], "--workers") && i + 1 < argc) workers = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--port") && i + 1 < argc) port = std::atoi(argv[++i]);
   }

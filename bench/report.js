@@ -14,6 +14,8 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 const fmt = (x) => (x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(2));
+// "median (min–max)" of one impl's values, or "—" when that impl has no such figure (reuseport).
+const cell = (xs) => (xs.length ? `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})` : '—');
 
 // Numeric fields that describe the scenario rather than measure it.
 const notMetrics = new Set(['workers']);
@@ -31,6 +33,8 @@ for (const { figure, cmd, result } of rows) {
   }
 }
 
+// Lower is better for times, memory, CPU (primary_cpu_us_per_conn) and max_min; higher for rates
+// (req_per_s, conns_per_s, msgs_per_s).
 const lowerIsBetter = (metric) => /_us$|_ms$|rss|cpu|max_min/.test(metric);
 const neutral = (metric) => /^(min|max)_conns$/.test(metric);
 let md = `# Benchmark results\n\n`;
@@ -43,11 +47,12 @@ md += `| figure | metric | n | cppcluster median (min–max) | Node.js median (m
 for (const [key, byImpl] of figures) {
   const [figure, metric] = key.split(' ');
   const c = byImpl.cppcluster || [], n = byImpl.node || [];
-  if (!c.length || !n.length) continue;
-  const ratio = median(c) / median(n);
+  // A figure without a Node twin (sched_reuseport) gets "—" for Node and the ratio; a zero
+  // denominator (primary CPU under none) gives no ratio either.
+  const ratio = c.length && n.length && median(n) !== 0 ? (median(c) / median(n)).toFixed(2) : '—';
   const better = neutral(metric) ? '' : lowerIsBetter(metric) ? '(lower is better)' : '(higher is better)';
-  md += `| ${figure} | ${metric} ${better} | ${Math.min(c.length, n.length)} | ${fmt(median(c))} (${fmt(Math.min(...c))}–${fmt(Math.max(...c))}) | `;
-  md += `${fmt(median(n))} (${fmt(Math.min(...n))}–${fmt(Math.max(...n))}) | ${ratio.toFixed(2)} |\n`;
+  const runsBehind = c.length && n.length ? Math.min(c.length, n.length) : Math.max(c.length, n.length);
+  md += `| ${figure} | ${metric} ${better} | ${runsBehind} | ${cell(c)} | ${cell(n)} | ${ratio} |\n`;
 }
 md += `\n## Commands\n\n`;
 for (const [k, cmd] of commands) md += `- ${k}: \`${cmd.replace(/\/[^ ]*\/(build-release|bench)\//g, '$1/')}\`\n`;

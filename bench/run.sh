@@ -21,11 +21,15 @@ for ((i = 1; i <= runs; i++)); do
   for mode in json advanced; do
     run "ipc-$mode" "$build/bench/ipc_bench" "$mode" 20000 100000
     run "ipc-$mode" node "$here/node/ipc_bench.js" "$mode" 20000 100000
+    # Settings::ipc_busy_poll_us = 50 (beyond Node), beside a fresh Node run of the same mode.
+    run "ipc-$mode+busy-poll" "$build/bench/ipc_bench" "$mode" 20000 100000 50
+    run "ipc-$mode+busy-poll" node "$here/node/ipc_bench.js" "$mode" 20000 100000
   done
 done
 
-# Heavy figures (wrk runs WRK_DURATION, default 5s, per line) run HEAVY_RUNS times (default: RUNS, at
-# most 3) to keep `make bench` within about 10 minutes on 2 cores.
+# Heavy figures (wrk or conn_client runs WRK_DURATION, default 5s, per line) run HEAVY_RUNS times
+# (default: RUNS, at most 3) to keep `make bench` within about 10 minutes on 2 cores.
+# sched_reuseport is cppcluster's alone (Node has no such policy): its lines have no Node twin.
 heavy_runs=${HEAVY_RUNS:-$((runs < 3 ? runs : 3))}
 for ((i = 1; i <= runs; i++)); do
   run "fork" "$build/bench/fork_bench" 20 8
@@ -39,7 +43,15 @@ if [[ -x $build/bench/http_server ]]; then
         run "http-$mode-$policy" "$here/http_bench.sh" "$build" cppcluster "$policy" "$mode"
         run "http-$mode-$policy" "$here/http_bench.sh" "$build" node "$policy" "$mode"
       done
+      run "http-$mode-reuseport" "$here/http_bench.sh" "$build" cppcluster reuseport "$mode"
     done
+    # Hand-off rate without HTTP: connections per second and the primary's CPU per connection
+    # (workers end each TCP connection at once; under rr each one passes through the primary).
+    for policy in rr none; do
+      run "handoff-raw-$policy" "$here/http_bench.sh" "$build" cppcluster "$policy" raw
+      run "handoff-raw-$policy" "$here/http_bench.sh" "$build" node "$policy" raw
+    done
+    run "handoff-raw-reuseport" "$here/http_bench.sh" "$build" cppcluster reuseport raw
   done
 else
   echo "run.sh: $build/bench/http_server not built (http_parser missing?): HTTP figures skipped" >&2
@@ -47,9 +59,10 @@ fi
 
 # Fairness: connections per worker (max/min) for 2, 4 and 8 workers under each policy.
 for ((i = 1; i <= heavy_runs; i++)); do
-  for policy in rr none; do
+  for policy in rr none reuseport; do
     for n in 2 4 8; do
       run "fair-$policy-${n}w" env NODE_CLUSTER_SCHED_POLICY=$policy "$build/bench/fair_bench" "$n" 2000 10
+      [[ $policy == reuseport ]] && continue  # cppcluster only
       run "fair-$policy-${n}w" env NODE_CLUSTER_SCHED_POLICY=$policy node "$here/node/fair_bench.js" "$n" 2000 10
     done
   done

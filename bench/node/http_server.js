@@ -1,9 +1,11 @@
 // Node.js twin of bench/http_server.cpp: HTTP hello world, WORKERS (--workers, default 2) workers
-// sharing one port (--port), policy from NODE_CLUSTER_SCHED_POLICY; --single: no cluster.
+// sharing one port (--port), policy from NODE_CLUSTER_SCHED_POLICY; --single: no cluster; --raw: plain
+// TCP, each connection ended at once with no data (the hand-off figure).
 // Prints "ready <port>" once every worker listens. Runs until killed.
 'use strict';
 const cluster = require('cluster');
 const http = require('http');
+const net = require('net');
 
 const argv = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -13,11 +15,13 @@ const opt = (name, dflt) => {
 const single = argv.includes('--single');
 const workers = opt('--workers', 2);
 const port = opt('--port', 0);
+const raw = argv.includes('--raw');
 
-const hello = () => http.createServer((req, res) => {
+// The server every process runs: HTTP hello world, or with --raw a TCP server ending each connection.
+const hello = () => (raw ? net.createServer((s) => s.end()) : http.createServer((req, res) => {
   res.setHeader('Content-Type', 'text/plain');
   res.end('hello world\n');
-});
+}));
 
 if (single) {
   const server = hello();
