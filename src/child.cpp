@@ -114,7 +114,8 @@ void setup_worker() {
       },
       [wp](const std::system_error& e) { detail::emit_error(*wp, e); },
   });
-  internal::send(w, {{"act", wire::act::online}});
+  // Beyond Node: a cppcluster primary may then pipeline handles to us (a Node primary ignores it).
+  internal::send(w, {{"act", wire::act::online}, {wire::pipelined_handles, true}});
 }
 
 Worker& current() { return *st().worker; }

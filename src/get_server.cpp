@@ -54,7 +54,8 @@ void on_newconn(Worker& w, Message& m, Handle& h) {
     auto it = st().rr.find(key->get_ref<const std::string&>());
     if (it != st().rr.end()) acceptor = &it->second;
   }
-  bool accepted = acceptor && acceptor->can_accept && acceptor->can_accept();
+  // Without its descriptor (lost on the way) there is nothing to take: another worker gets it.
+  bool accepted = h && acceptor && acceptor->can_accept && acceptor->can_accept();
   internal::send(w, {{"ack", m.value("seq", Message())}, {"accepted", accepted}});
   if (accepted && h) {
     auto take = acceptor->take;  // the acceptor may be removed while take runs

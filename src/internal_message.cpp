@@ -38,7 +38,7 @@ bool send(Worker& w, const Message& fields, Handle handle, AckHandler on_ack) {
   m["seq"] = s.seq;
   if (on_ack) s.callbacks.emplace(s.seq, Pending{&w, std::move(on_ack)});
   s.seq += 1;
-  return t->send(std::move(m), std::move(handle), {}, nullptr);
+  return t->send_internal(std::move(m), std::move(handle), nullptr);
 }
 
 void dispatch(Worker& w, Message& msg, Handle& handle, const ActHandler& onmessage) {

@@ -182,6 +182,9 @@ void on_message(Worker& w, Message& m, Handle& h) {
   }
   const auto& name = act->get_ref<const std::string&>();
   if (name == wire::act::online) {
+    if (m.value(wire::pipelined_handles, false) == true) {
+      if (auto* t = detail::WorkerAccess::target(w)) t->set_pipelined_handles(true);
+    }
     on_online(w);
   } else if (name == wire::act::listening) {
     on_listening(w, m);

@@ -7,6 +7,11 @@ namespace cluster::wire {
 inline constexpr const char* env_unique_id = "NODE_UNIQUE_ID";
 // Beyond Node: the worker's busy-poll budget in microseconds (Settings::ipc_busy_poll_us).
 inline constexpr const char* env_busy_poll = "CPPCLUSTER_IPC_BUSY_POLL_US";
+// Beyond Node: a C++ worker's online message says {"pipelinedHandles": true}; a cppcluster
+// primary then sends it handles without waiting for each NODE_HANDLE_ACK, several descriptors per
+// sendmsg, and marks those NODE_HANDLE frames {"noAck": true}. A Node primary ignores the field.
+inline constexpr const char* pipelined_handles = "pipelinedHandles";
+inline constexpr const char* no_ack = "noAck";
 inline constexpr const char* env_channel_fd = "NODE_CHANNEL_FD";
 inline constexpr const char* env_serialization = "NODE_CHANNEL_SERIALIZATION_MODE";
 inline constexpr const char* env_sched_policy = "NODE_CLUSTER_SCHED_POLICY";

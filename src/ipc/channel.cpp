@@ -167,23 +167,37 @@ void Channel::flush() {
     Pending& head = queue_.front();
     ssize_t n;
     if (head.fd >= 0 && head.offset == 0) {
-      // A descriptor goes out alone, on the first byte of its frame.
-      iovec iov{head.bytes.data(), head.bytes.size()};
-      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+      // A descriptor goes out alone, on the first byte of its frame; with batching, the frames
+      // that follow go along and their descriptors ride on the same first byte, in order.
+      iovec iov[max_iov];
+      int fds[max_fds_per_read];
+      int count = 0, nfds = 0;
+      for (auto& p : queue_) {
+        if (count == max_iov || (count > 0 && !batch_fds_) || (p.fd >= 0 && nfds == max_fds_per_read)) break;
+        if (p.fd >= 0) fds[nfds++] = p.fd;
+        iov[count].iov_base = p.bytes.data() + p.offset;
+        iov[count].iov_len = p.bytes.size() - p.offset;
+        ++count;
+      }
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * max_fds_per_read)] = {};
       msghdr mh{};
-      mh.msg_iov = &iov;
-      mh.msg_iovlen = 1;
+      mh.msg_iov = iov;
+      mh.msg_iovlen = static_cast<std::size_t>(count);
       mh.msg_control = control;
-      mh.msg_controllen = sizeof control;
+      mh.msg_controllen = CMSG_SPACE(sizeof(int) * static_cast<std::size_t>(nfds));
       cmsghdr* cm = CMSG_FIRSTHDR(&mh);
       cm->cmsg_level = SOL_SOCKET;
       cm->cmsg_type = SCM_RIGHTS;
-      cm->cmsg_len = CMSG_LEN(sizeof(int));
-      std::memcpy(CMSG_DATA(cm), &head.fd, sizeof(int));
+      cm->cmsg_len = CMSG_LEN(sizeof(int) * static_cast<std::size_t>(nfds));
+      std::memcpy(CMSG_DATA(cm), fds, sizeof(int) * static_cast<std::size_t>(nfds));
       do {
         n = ::sendmsg(fd_, &mh, MSG_NOSIGNAL);
       } while (n < 0 && errno == EINTR);
-      if (n > 0) head.fd = -1;  // sent exactly once, as libuv does after any successful sendmsg
+      if (n > 0) {
+        // Sent exactly once, as libuv does after any successful sendmsg.
+        int i = 0;
+        for (auto it = queue_.begin(); i < count; ++it, ++i) it->fd = -1;
+      }
     } else {
       iovec iov[max_iov];
       int count = 0;

@@ -55,6 +55,10 @@ class Channel {
   // loop polls without sleeping, so an answer that follows quickly is read without a wake-up
   // (a sleeping wake-up costs about 15 us per direction). 0 (the default) turns it off.
   void set_busy_poll(unsigned budget_us);
+  // Lets several frames with descriptors leave in one sendmsg, all descriptors on its first byte
+  // (up to 64). Only for a peer that matches descriptors to NODE_HANDLE frames in arrival order
+  // (cppcluster does; libuv gives Node one descriptor per read).
+  void set_descriptor_batching(bool on) { batch_fds_ = on; }
 
  private:
   struct Pending {
@@ -94,6 +98,7 @@ class Channel {
   std::uint64_t last_active_ = 0;
   uv::Handle<uv_idle_t> spin_;  // active while busy-polling: the loop polls with timeout 0
   bool spinning_ = false;
+  bool batch_fds_ = false;
 };
 
 }  // namespace cluster::ipc

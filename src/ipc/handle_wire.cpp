@@ -99,6 +99,18 @@ bool Target::send(const Message& msg, Handle handle, const SendOptions& opts, Wr
   return send_now(msg, std::move(h), opts, std::move(cb));
 }
 
+void Target::set_pipelined_handles(bool on) {
+  pipelined_ = on;
+  channel_->set_descriptor_batching(on);
+}
+
+bool Target::send_internal(const Message& msg, Handle handle, WriteCallback cb) {
+  if (!connected_) return send(msg, std::move(handle), {}, std::move(cb));  // reports as send() does
+  std::shared_ptr<Handle> h;
+  if (handle) h = std::make_shared<Handle>(std::move(handle));
+  return send_now(msg, std::move(h), {}, std::move(cb));
+}
+
 void Target::send_quiet(Message msg) {
   if (channel_->closed()) return;
   channel_->write(msg, -1, nullptr);
@@ -122,8 +134,9 @@ bool Target::send_now(const Message& msg, std::shared_ptr<Handle> handle, const 
   frame["msg"] = msg;
   if (handle->key) frame["key"] = *handle->key;
   if (handle->dgram_type) frame["dgramType"] = *handle->dgram_type;
-  handle_queue_.emplace();
-  bool closes_on_ack = handle->owned() && handle->type() == HandleType::net_socket;
+  if (pipelined_) frame[wire::no_ack] = true;
+  if (!pipelined_) handle_queue_.emplace();
+  bool closes_on_ack = !pipelined_ && handle->owned() && handle->type() == HandleType::net_socket;
   if (closes_on_ack) pending_ = PendingHandle{QueuedSend{msg, handle, opts, nullptr}, 0};
   auto alive = alive_;
   channel_->write(frame, handle->fd(), [this, alive, handle, closes_on_ack, cb = std::move(cb)](std::error_code ec) {
@@ -181,12 +194,29 @@ void Target::on_frame(Message&& m) {
     if (cb_.internal) cb_.internal(std::move(m), none);
     return;
   }
+  const bool no_ack = m.value(wire::no_ack, false) == true;
   int fd = channel_->take_fd();
+  if (fd < 0 && no_ack) {
+    // No retransmission in the pipelined exchange: the message goes on without its handle (a
+    // newconn is then refused and handed to another worker) and the loss is reported.
+    if (cb_.error) {
+      cb_.error(std::system_error(make_error_code(errc::handle_not_received),
+                                  "Handle did not reach the receiving process correctly"));
+    }
+    Handle none_handle;
+    Message inner = m.contains("msg") ? std::move(m["msg"]) : Message();
+    if (is_internal(inner)) {
+      if (cb_.internal) cb_.internal(std::move(inner), none_handle);
+    } else if (cb_.message) {
+      cb_.message(std::move(inner), none_handle);
+    }
+    return;
+  }
   if (fd < 0) {
     send_quiet({{"cmd", wire::node_handle_nack}});
     return;
   }
-  send_quiet({{"cmd", wire::node_handle_ack}});
+  if (!no_ack) send_quiet({{"cmd", wire::node_handle_ack}});
   HandleType type = HandleType::none;
   if (auto t = m.find("type"); t != m.end() && t->is_string()) type = parse_handle_type(t->get<std::string>());
   if (type == HandleType::none) {

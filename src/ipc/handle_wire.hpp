@@ -49,6 +49,13 @@ class Target {
   void ref();
   void unref();
   Channel& channel() noexcept { return *channel_; }
+  // Beyond Node, for a cppcluster peer that asked for it (wire::pipelined_handles): handles are
+  // sent without waiting for each NODE_HANDLE_ACK, in frames marked noAck, several per sendmsg;
+  // an owned handle is closed once written. Node peers keep Node's one-at-a-time exchange.
+  void set_pipelined_handles(bool on);
+  // The same, for a handle-less send by the library itself: no check that the descriptor is a
+  // sendable socket (the library made it), which saves two system calls per connection.
+  bool send_internal(const Message& msg, Handle handle, WriteCallback cb);
 
  private:
   struct QueuedSend {
@@ -73,6 +80,7 @@ class Target {
   Callbacks cb_;
   bool connected_ = true;
   bool disconnect_emitted_ = false;
+  bool pipelined_ = false;
   std::optional<std::deque<QueuedSend>> handle_queue_;
   std::optional<PendingHandle> pending_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

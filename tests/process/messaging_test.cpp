@@ -275,3 +275,35 @@ TEST(Messaging, BusyPollPingPong) {
 }
 
 }  // namespace
+
+namespace {
+
+// Verifies that many handles sent at once to a C++ worker (pipelined: several descriptors per
+// sendmsg, no ACK wait) each arrive with their own message: the worker reports the port of the
+// socket that came with message i, and sends every socket back.
+TEST(Messaging, ManyHandlesAtOnceKeepTheirMessages) {
+  constexpr int n = 40;
+  std::vector<int> fds(n), ports(n);
+  for (int i = 0; i < n; ++i) fds[i] = listening_socket(&ports[i]);
+  std::vector<Message> got;
+  int returned = 0;
+  auto w = fork_role("handle_echo");
+  w->on(ev::online, [&] {
+    for (int i = 0; i < n; ++i) w->send(i, Handle::borrow(fds[i], HandleType::net_native));
+  });
+  w->on(ev::message, [&](const Message& m, Handle& h) {
+    got.push_back(m);
+    if (h) ++returned;
+    if (static_cast<int>(got.size()) == n) w->disconnect();
+  });
+  run_loop();
+  ASSERT_EQ(got.size(), static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    EXPECT_EQ(got[i]["got"], i);
+    EXPECT_EQ(got[i]["port"], ports[i]) << "message " << i;
+  }
+  EXPECT_EQ(returned, n);
+  for (int f : fds) ::close(f);
+}
+
+}  // namespace
