@@ -13,7 +13,8 @@ const median = (xs) => {
   const m = s.length >> 1;
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
-const fmt = (x) => (x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(2));
+// max_min is printed as 1e9 by the benchmarks when a worker got no connection at all: shown as ∞.
+const fmt = (x) => (x >= 1e9 ? '∞' : x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(2));
 // "median (min–max)" of one impl's values, or "—" when that impl has no such figure (reuseport).
 const cell = (xs) => (xs.length ? `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})` : '—');
 
