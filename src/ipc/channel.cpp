@@ -148,7 +148,9 @@ void Channel::schedule_flush() {
   // Frames written during one loop callback leave together in one sendmsg at the next tick (or
   // at once past the batch limit): a syscall per batch instead of per message. The tick runs
   // before the loop polls again, so nothing waits on I/O for it.
-  if (queued_bytes_ >= max_batch_bytes && !write_blocked_) {
+  // Past a batch, write now; if the socket was full, try again once another batch has queued (a
+  // long synchronous burst then recycles its buffers as the peer reads, instead of growing).
+  if (queued_bytes_ >= max_batch_bytes && (!write_blocked_ || queued_bytes_ >= blocked_at_ + max_batch_bytes)) {
     flush();
     return;
   }
@@ -217,6 +219,7 @@ void Channel::flush() {
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
         write_blocked_ = true;
+        blocked_at_ = queued_bytes_;
         break;
       }
       std::error_code ec = uv_error(-errno);
@@ -242,6 +245,7 @@ void Channel::flush() {
       return;
     }
     hot();
+    write_blocked_ = false;
     auto left = static_cast<std::size_t>(n);
     queued_bytes_ -= left;
     while (left > 0 && !queue_.empty()) {

@@ -90,7 +90,8 @@ class Channel {
   bool closed_ = false;
   bool ending_ = false;
   bool flush_scheduled_ = false;
-  bool write_blocked_ = false;  // the socket said EAGAIN: wait for writable, not for each write
+  bool write_blocked_ = false;  // the socket said EAGAIN: retry per batch, not per write
+  std::size_t blocked_at_ = 0;  // queued_bytes_ when it did
   bool reffed_ = true;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::string read_buf_;
