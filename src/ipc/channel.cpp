@@ -7,6 +7,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -21,6 +22,8 @@ constexpr std::size_t max_batch_bytes = 256 * 1024;  // flush at once past this 
 // Frames share a buffer up to this size; then a new one starts, so a long burst of sends is a
 // chain of heap-sized buffers instead of one buffer regrown (copied, page-faulted) to many MiB.
 constexpr std::size_t coalesce_bytes = 64 * 1024;
+// Busy-polling watches the socket itself for at most this long per loop turn.
+constexpr std::uint64_t spin_slice_ns = 20 * 1000;
 
 }  // namespace
 
@@ -65,9 +68,19 @@ void Channel::hot() {
   uv_idle_start(spin_.get(), [](uv_idle_t* h) {
     auto* self = static_cast<Channel*>(h->data);
     if (!self) return;
-    if (uv_hrtime() - self->last_active_ > self->spin_ns_) {
+    const std::uint64_t now = uv_hrtime();
+    if (now - self->last_active_ > self->spin_ns_) {
       uv_idle_stop(h);
       self->spinning_ = false;
+      return;
+    }
+    // Read this socket directly for a short slice (a non-blocking recvmsg costs less than a loop
+    // turn with its epoll_wait); then give the loop back so other handles are served.
+    const std::uint64_t slice_end = now + std::min<std::uint64_t>(self->spin_ns_, spin_slice_ns);
+    auto alive = self->alive_;
+    while (*alive && self->reading_ && !self->closed_ && uv_hrtime() < slice_end) {
+      uv::CallbackScope scope;  // ticks (an answer's write) run before the next read
+      self->on_readable();      // EAGAIN returns at once; data, end of stream or errors as usual
     }
   });
 }
