@@ -58,7 +58,7 @@ struct Settings {
   maybe<bool> windows_hide{};                  // accepted; nothing to hide on Linux
   maybe<std::size_t> max_frame_bytes{};        // largest IPC frame accepted from a worker
   // Beyond Node: after each message, both ends of a worker's channel poll without sleeping for
-  // this many microseconds, so a quick answer costs no wake-up (ping-pong latency 3-4x lower)
+  // this many microseconds, so a quick answer costs no wake-up (ping-pong latency about 3x lower)
   // at the price of CPU while messages flow. Default 0: off.
   maybe<unsigned> ipc_busy_poll_us{};
 };
