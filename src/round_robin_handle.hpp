@@ -54,11 +54,15 @@ class RoundRobinHandle : public std::enable_shared_from_this<RoundRobinHandle> {
 
   // A Unix socket path to remove when the handle closes (the primary bound it).
   void set_unlink_path(std::string path) { unlink_path_ = std::move(path); }
+  // The handle's key (address:port:addressType:fd:index, as Node's).
   const std::string& key() const noexcept { return key_; }
+  // Whether the worker has joined and not left.
   bool has(int worker) const;
+  // Accepted connections waiting for a worker with room.
   std::size_t queued() const noexcept { return queue_.size(); }
   // Connections sent and not yet answered, over all workers.
   std::size_t in_flight() const noexcept;
+  // True once the last worker left: the listening socket and queued connections are closed.
   bool closed() const noexcept { return closed_; }
   // How often accepting paused because descriptors or memory ran out (EMFILE, ENFILE, ENOBUFS,
   // ENOMEM): the connections then wait in the backlog and accepting resumes after a short pause,
@@ -70,7 +74,7 @@ class RoundRobinHandle : public std::enable_shared_from_this<RoundRobinHandle> {
 
  private:
   struct Member {
-    bool joined = true;        // false once the worker left (its answers still count)
+    bool joined = true;         // false once the worker left (its answers still count)
     std::uint64_t offered = 0;  // connections offered so far (the fairness count)
     std::uint64_t last = 0;     // when it was last offered one (ties go to the oldest)
     std::deque<int> in_flight;  // connections awaiting its answer, oldest first

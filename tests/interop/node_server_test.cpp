@@ -124,12 +124,7 @@ TEST(NodeServerReusePort, WaitingConnectionsOfKilledNodeWorkerGoToSurvivor) {
   auto survivor = fork({{"PORT", "0"}});
   on(ev::listening, [&](Worker&, const Address& a) {
     if (++listening != 2) return;
-    if (!net_test::stop_process(stopped->process().pid())) {
-      ADD_FAILURE() << "could not stop worker 1";
-      stopped->kill(SIGKILL);
-      survivor->disconnect();
-      return;
-    }
+    if (!net_test::stop_worker(*stopped, survivor.get())) return;
     std::vector<int> fds;
     for (int i = 0; i < n; ++i) fds.push_back(net_test::connect_to({"tcp4", a.port, ""}));
     stopped->kill(SIGKILL);

@@ -10,20 +10,6 @@
 using namespace cluster;
 using namespace testing_support;
 
-namespace {
-
-// Writes raw bytes on the channel (fd 3), bypassing the library's framing.
-void write_raw(const std::string& bytes) {
-  std::size_t off = 0;
-  while (off < bytes.size()) {
-    ssize_t n = write(3, bytes.data() + off, bytes.size() - off);
-    if (n <= 0) std::exit(7);
-    off += static_cast<std::size_t>(n);
-  }
-}
-
-}  // namespace
-
 WORKER_ROLE(raw_writer) {
   const char* what = std::getenv("RAW_KIND");
   std::string kind = what ? what : "";

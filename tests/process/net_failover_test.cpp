@@ -50,12 +50,7 @@ TEST(NetFailover, InFlightConnectionOfKilledWorkerGoesToSurvivor) {
     port = a.port;
     if (++listening != 2) return;
     // Stopped (SIGSTOP, confirmed in /proc) before any connection exists, so it answers nothing.
-    if (!net_test::stop_process(frozen->process().pid())) {
-      ADD_FAILURE() << "could not stop worker 1";
-      frozen->kill(SIGKILL);
-      survivor->disconnect();
-      return;
-    }
+    if (!net_test::stop_worker(*frozen, survivor.get())) return;
     // The frozen worker has room in the primary's eyes, so it is offered every other connection
     // (n/2, within its window), which it never answers; the survivor serves the others.
     clients = std::make_unique<net_test::ClientThreads>();
@@ -103,11 +98,7 @@ TEST(NetFailover, LastWorkerGoneClosesHeldConnections) {
   auto w = fork_role("net_rr_worker");
   w->on(ev::listening, [&](const Address& a) {
     port = a.port;
-    if (!net_test::stop_process(w->process().pid())) {
-      ADD_FAILURE() << "could not stop the worker";
-      w->kill(SIGKILL);
-      return;
-    }
+    if (!net_test::stop_worker(*w, nullptr)) return;
     clients = std::make_unique<net_test::ClientThreads>();
     clients->start(requests(port, n), n, [&](std::size_t, const std::string& r) { replies.push_back(r); }, [] {});
     // The connections are in flight to the frozen worker.

@@ -110,12 +110,7 @@ TEST(ReusePort, WaitingConnectionsOfKilledWorkerGoToSurvivor) {
   on(ev::listening, [&](Worker&, const Address& a) {
     port = a.port;
     if (++listening != 2) return;
-    if (!net_test::stop_process(frozen->process().pid())) {
-      ADD_FAILURE() << "could not stop worker 1";
-      frozen->kill(SIGKILL);
-      survivor->disconnect();
-      return;
-    }
+    if (!net_test::stop_worker(*frozen, survivor.get())) return;
     // Connections complete in the kernel whether or not anyone accepts them.
     for (int i = 0; i < n; ++i) fds.push_back(net_test::connect_to({"tcp4", port, ""}));
     frozen->kill(SIGKILL);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cluster/cluster.hpp>
+#include <gtest/gtest.h>
 #include <uv.h>
 
 #include <arpa/inet.h>
@@ -189,6 +190,16 @@ inline bool stop_process(int pid) {
     if (paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] == 'T') return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  return false;
+}
+
+// Stops a worker with SIGSTOP (stop_process). When that fails: records a test failure, kills the
+// worker and disconnects `other` (if any) so the loop ends. Returns whether the worker stopped.
+inline bool stop_worker(cluster::Worker& w, cluster::Worker* other) {
+  if (stop_process(w.process().pid())) return true;
+  ADD_FAILURE() << "could not stop worker " << w.id();
+  w.kill(SIGKILL);
+  if (other) other->disconnect();
   return false;
 }
 

@@ -3,6 +3,8 @@
 
 #include <uv.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -57,6 +59,15 @@ void run_loop(std::chrono::seconds timeout) {
   uv_run(cluster::loop(), UV_RUN_DEFAULT);
   uv_close(reinterpret_cast<uv_handle_t*>(&guard), nullptr);
   uv_run(cluster::loop(), UV_RUN_NOWAIT);
+}
+
+void write_raw(const std::string& bytes) {
+  std::size_t off = 0;
+  while (off < bytes.size()) {
+    ssize_t n = ::write(3, bytes.data() + off, bytes.size() - off);
+    if (n <= 0) std::exit(7);
+    off += static_cast<std::size_t>(n);
+  }
 }
 
 void after(int ms, std::function<void()> fn) {

@@ -28,6 +28,10 @@ std::shared_ptr<cluster::Worker> fork_role(const std::string& role, cluster::Env
 // condition) it fails the test, kills every worker and stops.
 void run_loop(std::chrono::seconds timeout = std::chrono::seconds(45));
 
+// In a worker: writes raw bytes on the channel (fd 3), bypassing the library's framing; exits 7
+// if the channel is gone.
+void write_raw(const std::string& bytes);
+
 // Runs fn on the loop after ms milliseconds (for tests that must act on a stuck peer).
 void after(int ms, std::function<void()> fn);
 
