@@ -182,7 +182,8 @@ void on_message(Worker& w, Message& m, Handle& h) {
   }
   const auto& name = act->get_ref<const std::string&>();
   if (name == wire::act::online) {
-    if (m.value(wire::pipelined_handles, false) == true) {
+    // Only a boolean true counts (value() would throw on a field of another type).
+    if (auto p = m.find(wire::pipelined_handles); p != m.end() && *p == true) {
       if (auto* t = detail::WorkerAccess::target(w)) t->set_pipelined_handles(true);
     }
     on_online(w);

@@ -64,8 +64,10 @@ net::detail::ServerSpec spec_from(const Message& m) {
   s.flags = static_cast<unsigned>(int_field(m, "flags", 0));
   s.backlog = int_field(m, "backlog", 0);
   if (s.backlog <= 0) s.backlog = 511;
-  s.readable_all = m.value("readableAll", false) == true;
-  s.writable_all = m.value("writableAll", false) == true;
+  // Truthy, as Node tests them; value() would throw on a field of another type.
+  auto flag = [&m](const char* f) { auto it = m.find(f); return it != m.end() && truthy(*it); };
+  s.readable_all = flag("readableAll");
+  s.writable_all = flag("writableAll");
   // primary.js: the shorter of the absolute path and the one relative to the cwd (sun_path is
   // about 100 bytes).
   if (s.port < 0 && s.address) {

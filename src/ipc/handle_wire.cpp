@@ -194,7 +194,8 @@ void Target::on_frame(Message&& m) {
     if (cb_.internal) cb_.internal(std::move(m), none);
     return;
   }
-  const bool no_ack = m.value(wire::no_ack, false) == true;
+  const auto no_ack_field = m.find(wire::no_ack);
+  const bool no_ack = no_ack_field != m.end() && *no_ack_field == true;
   int fd = channel_->take_fd();
   if (fd < 0 && no_ack) {
     // No retransmission in the pipelined exchange: the message goes on without its handle (a

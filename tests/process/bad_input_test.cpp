@@ -22,6 +22,15 @@ WORKER_ROLE(raw_writer) {
     write_raw("{\"cmd\":\"NODE_CLUSTER\",\"act\":\"bogus\",\"seq\":99}\n");
     worker().send("still here");
   }
+  if (kind == "odd_types") {
+    // Well-formed frames whose optional fields have unexpected types: ignored, never a crash.
+    write_raw("{\"cmd\":\"NODE_CLUSTER\",\"act\":\"online\",\"pipelinedHandles\":\"yes\",\"seq\":98}\n");
+    write_raw("{\"cmd\":\"NODE_CLUSTER\",\"act\":\"queryServer\",\"address\":\"127.0.0.1\",\"port\":0,"
+              "\"addressType\":4,\"fd\":-1,\"index\":0,\"readableAll\":\"x\",\"writableAll\":[1],"
+              "\"data\":null,\"seq\":97}\n");
+    worker().send("still here");
+    worker().disconnect();
+  }
   // The primary closes a channel it cannot read; the worker then exits 0 (no disconnect() asked).
 }
 
@@ -89,5 +98,23 @@ INSTANTIATE_TEST_SUITE_P(Frames, BadInput,
                                            Case{"too_long", errc::frame_too_large, true},
                                            Case{"unknown_act", errc::unknown_act, false}),
                          [](const auto& info) { return std::string(info.param.kind); });
+
+// Verifies that optional fields of unexpected types (a string pipelinedHandles in online, a string
+// readableAll and an array writableAll in queryServer) are ignored: no error, no crash, the worker
+// is answered and keeps talking.
+TEST(BadInputTypes, OddlyTypedOptionalFieldsAreIgnored) {
+  int errors = 0, heard = 0, code = -1;
+  auto w = fork_role("raw_writer", {{"RAW_KIND", "odd_types"}});
+  w->on(ev::error, [&](const std::system_error& e) {
+    ++errors;
+    ADD_FAILURE() << e.what();
+  });
+  w->on(ev::message, [&](const Message& m) { heard += m == "still here"; });
+  w->on(ev::exit, [&](int c, std::string_view) { code = c; });
+  run_loop();
+  EXPECT_EQ(errors, 0);
+  EXPECT_EQ(heard, 1);
+  EXPECT_EQ(code, 0);
+}
 
 }  // namespace
