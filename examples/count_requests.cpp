@@ -9,26 +9,14 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <initializer_list>
 
+#include "example_util.hpp"
 #include "http_lite.hpp"
 
+using example::env_int;
+using example::on_signals;
+
 namespace {
-
-int env_int(const char* name, int fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? std::atoi(v) : fallback;
-}
-
-void on_signals(std::initializer_list<int> signals, void (*fn)(int)) {
-  for (int sig : signals) {
-    auto* h = new uv_signal_t{};
-    uv_signal_init(cluster::loop(), h);
-    h->data = reinterpret_cast<void*>(fn);
-    uv_signal_start(h, [](uv_signal_t* s, int signum) { reinterpret_cast<void (*)(int)>(s->data)(signum); }, sig);
-    uv_unref(reinterpret_cast<uv_handle_t*>(h));
-  }
-}
 
 long num_reqs = 0;
 

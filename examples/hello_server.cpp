@@ -9,30 +9,13 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <initializer_list>
 #include <string>
 
+#include "example_util.hpp"
 #include "http_lite.hpp"
 
-namespace {
-
-int env_int(const char* name, int fallback) {
-  const char* v = std::getenv(name);
-  return v && *v ? std::atoi(v) : fallback;
-}
-
-// Runs fn on SIGINT and SIGTERM (libuv signal handles, so on the loop).
-void on_signals(std::initializer_list<int> signals, void (*fn)(int)) {
-  for (int sig : signals) {
-    auto* h = new uv_signal_t{};
-    uv_signal_init(cluster::loop(), h);
-    h->data = reinterpret_cast<void*>(fn);
-    uv_signal_start(h, [](uv_signal_t* s, int signum) { reinterpret_cast<void (*)(int)>(s->data)(signum); }, sig);
-    uv_unref(reinterpret_cast<uv_handle_t*>(h));  // never what keeps the process alive
-  }
-}
-
-}  // namespace
+using example::env_int;
+using example::on_signals;
 
 int main() {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);

@@ -20,7 +20,7 @@ struct IndexSet {
 struct State {
   bool installed = false;
   std::map<std::string, IndexSet> indexes;
-  std::unordered_map<std::string, RrAcceptor> rr;
+  std::unordered_map<std::string, RrAcceptor> acceptors;  // newconn takers by server key
 };
 
 State& st() {
@@ -51,8 +51,8 @@ void on_newconn(Worker& w, Message& m, Handle& h) {
   auto key = m.find("key");
   RrAcceptor* acceptor = nullptr;
   if (key != m.end() && key->is_string()) {
-    auto it = st().rr.find(key->get_ref<const std::string&>());
-    if (it != st().rr.end()) acceptor = &it->second;
+    auto it = st().acceptors.find(key->get_ref<const std::string&>());
+    if (it != st().acceptors.end()) acceptor = &it->second;
   }
   // Without its descriptor (lost on the way) there is nothing to take: another worker gets it.
   bool accepted = h && acceptor && acceptor->can_accept && acceptor->can_accept();
@@ -115,13 +115,9 @@ std::shared_ptr<ServerSlot> get_server(const Message& options, std::function<voi
   return slot;
 }
 
-void add_rr(ServerSlot& slot, RrAcceptor acceptor, std::function<void(std::function<void()>)> close) {
-  st().rr[slot.key] = std::move(acceptor);
+void add_server(ServerSlot& slot, RrAcceptor acceptor, std::function<void(std::function<void()>)> close) {
+  st().acceptors[slot.key] = std::move(acceptor);
   add_handle(slot.key, ServerHandle{std::move(close)});
-}
-
-void add_shared(ServerSlot& slot, RrAcceptor acceptor, std::function<void(std::function<void()>)> close) {
-  add_rr(slot, std::move(acceptor), std::move(close));
 }
 
 void close_server(ServerSlot& slot) {
@@ -130,7 +126,7 @@ void close_server(ServerSlot& slot) {
   remove_index(slot);
   if (slot.key.empty()) return;
   send_close(slot.key);
-  st().rr.erase(slot.key);
+  st().acceptors.erase(slot.key);
   remove_handle(slot.key);
 }
 

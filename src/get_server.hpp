@@ -41,12 +41,9 @@ struct RrAcceptor {
 // Node's _getServer: allocates the index, sends {act:'queryServer', index, data:null, ...options}
 // and passes the reply to cb. On a closed channel cb never runs.
 std::shared_ptr<ServerSlot> get_server(const Message& options, std::function<void(ServerReply&)> cb);
-// Registers the round-robin server for slot's key (replaces any other) and the close the
-// worker's disconnect() runs for it.
-void add_rr(ServerSlot& slot, RrAcceptor acceptor, std::function<void(std::function<void()>)> close);
-// Registers a shared-socket server (its newconn acceptor and the close the worker's disconnect()
-// runs for it).
-void add_shared(ServerSlot& slot, RrAcceptor acceptor, std::function<void(std::function<void()>)> close);
+// Registers the server for slot's key (replaces any other): its newconn acceptor and the close
+// the worker's disconnect() runs for it.
+void add_server(ServerSlot& slot, RrAcceptor acceptor, std::function<void(std::function<void()>)> close);
 // Sends {act:'close', key} once and forgets the key and the index (child.js handle.close()).
 void close_server(ServerSlot& slot);
 // Sends act 'listening' with the bound port and marks the worker listening (child.js

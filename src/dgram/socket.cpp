@@ -253,7 +253,7 @@ void Socket::bind(const BindOptions& o, std::function<void()> cb) {
         return i.fail(err, where);
       }
       // A UDP socket has no connections to take: a newconn for it is refused.
-      child::add_shared(*i.slot, child::RrAcceptor{[] { return false; }, nullptr}, [weak](std::function<void()> done) {
+      child::add_server(*i.slot, child::RrAcceptor{[] { return false; }, nullptr}, [weak](std::function<void()> done) {
         auto s = weak.lock();
         if (!s || s->impl_->state == Impl::State::closed) return done();
         s->close([done] { done(); });

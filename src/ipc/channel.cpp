@@ -48,30 +48,25 @@ Channel::~Channel() {
 
 void Channel::set_busy_poll(unsigned budget_us) {
   spin_ns_ = std::uint64_t{budget_us} * 1000;
-  if (!spin_ns_ && spinning_) {
-    uv_idle_stop(spin_.get());
-    spinning_ = false;
-  }
+  if (!spin_ns_ && spin_.valid()) uv_idle_stop(spin_.get());
 }
 
 void Channel::hot() {
   if (!spin_ns_ || closed_) return;
   last_active_ = uv_hrtime();
-  if (spinning_) return;
+  if (spin_.valid() && uv_is_active(spin_.base())) return;
   if (!spin_.valid()) {
     if (uv_idle_init(uv::loop(), spin_.get()) != 0) return;
     spin_.initialized();
     spin_.get()->data = this;
     uv_unref(spin_.base());  // polls without keeping the loop alive
   }
-  spinning_ = true;
   uv_idle_start(spin_.get(), [](uv_idle_t* h) {
     auto* self = static_cast<Channel*>(h->data);
     if (!self) return;
     const std::uint64_t now = uv_hrtime();
     if (now - self->last_active_ > self->spin_ns_) {
       uv_idle_stop(h);
-      self->spinning_ = false;
       return;
     }
     // Read this socket directly for a short slice (a non-blocking recvmsg costs less than a loop
@@ -385,7 +380,6 @@ void Channel::finish_close(std::error_code) {
   queued_bytes_ = 0;
   poll_.close();
   spin_.close();
-  spinning_ = false;
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   auto end = std::move(cb_.end);

@@ -98,7 +98,6 @@ class Channel {
   std::uint64_t spin_ns_ = 0;
   std::uint64_t last_active_ = 0;
   uv::Handle<uv_idle_t> spin_;  // active while busy-polling: the loop polls with timeout 0
-  bool spinning_ = false;
   bool batch_fds_ = false;
 };
 

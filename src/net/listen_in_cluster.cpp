@@ -95,7 +95,7 @@ void Server::Impl::on_reply(child::ServerReply& r, const detail::ServerSpec& spe
       slot.reset();
       return fail(e, "listen", spec);
     }
-    child::add_shared(*slot, acceptor(Mode::shared), close_for_disconnect);
+    child::add_server(*slot, acceptor(Mode::shared), close_for_disconnect);
   } else {
     rr_ref.emplace();
     if (uv_async_init(uv::loop(), rr_ref->get(), [](uv_async_t*) {}) == 0) {
@@ -112,7 +112,7 @@ void Server::Impl::on_reply(child::ServerReply& r, const detail::ServerSpec& spe
     } else if (spec.port == -1) {
       rr_address = Address{spec.address.value_or(""), -1, AddressType::unix_socket, std::nullopt};
     }
-    child::add_rr(*slot, acceptor(Mode::rr), close_for_disconnect);
+    child::add_server(*slot, acceptor(Mode::rr), close_for_disconnect);
   }
   became_listening();
 }
