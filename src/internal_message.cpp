@@ -26,19 +26,26 @@ State& state() {
 
 }  // namespace
 
-bool send(Worker& w, const Message& fields, Handle handle, AckHandler on_ack) {
+bool send(Worker& w, Message fields, Handle handle, AckHandler on_ack, ipc::WriteCallback written) {
   ipc::Target* t = detail::WorkerAccess::target(w);
   if (!t || !t->connected()) return false;
   auto& s = state();
-  Message m = Message::object();
-  m["cmd"] = wire::node_cluster;
-  for (const auto& [k, v] : fields.items()) {
-    if (k != "cmd" && k != "seq") m[k] = v;
+  Message m;
+  if (fields.is_object() && !fields.empty() && fields.begin().key() == "cmd") {
+    m = std::move(fields);
+    m.begin().value() = wire::node_cluster;
+    m.erase("seq");
+  } else {
+    m = Message::object();
+    m["cmd"] = wire::node_cluster;
+    for (auto& [k, v] : fields.items()) {
+      if (k != "cmd" && k != "seq") m[k] = std::move(v);
+    }
   }
   m["seq"] = s.seq;
   if (on_ack) s.callbacks.emplace(s.seq, Pending{&w, std::move(on_ack)});
   s.seq += 1;
-  return t->send_internal(std::move(m), std::move(handle), nullptr);
+  return t->send_internal(std::move(m), std::move(handle), std::move(written));
 }
 
 void dispatch(Worker& w, Message& msg, Handle& handle, const ActHandler& onmessage) {

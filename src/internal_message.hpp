@@ -4,6 +4,7 @@
 
 #include "cluster/message.hpp"
 #include "cluster/worker.hpp"
+#include "ipc/channel.hpp"
 
 #include <functional>
 
@@ -15,8 +16,9 @@ using AckHandler = std::function<void(Worker&, Message&, Handle&)>;
 using ActHandler = std::function<void(Worker&, Message&, Handle&)>;
 
 // Node's sendHelper: sends {cmd:'NODE_CLUSTER', ...fields, seq} to w's peer, registering on_ack
-// for the reply. Returns false, sending nothing, when w is not connected.
-bool send(Worker& w, const Message& fields, Handle handle = {}, AckHandler on_ack = {});
+// for the reply; written (optional) gets the write's outcome. Fields that already start with cmd
+// are sent as they are (no copy). Returns false, sending nothing, when w is not connected.
+bool send(Worker& w, Message fields, Handle handle = {}, AckHandler on_ack = {}, ipc::WriteCallback written = {});
 // Node's internal(): ignores messages whose cmd is not NODE_CLUSTER; runs the handler waiting on
 // msg.ack if one exists for this worker, otherwise onmessage.
 void dispatch(Worker& w, Message& msg, Handle& handle, const ActHandler& onmessage);

@@ -1,7 +1,9 @@
 #include "query_server.hpp"
 
 #include "cluster/cluster.hpp"
+#include "detail.hpp"
 #include "internal_message.hpp"
+#include "ipc/handle_wire.hpp"
 #include "net/js_string.hpp"
 #include "net/sockaddr.hpp"
 #include "primary.hpp"
@@ -10,7 +12,10 @@
 #include "shared_handle.hpp"
 #include "wire.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <map>
 #include <memory>
@@ -82,23 +87,35 @@ net::detail::ServerSpec spec_from(const Message& m) {
   return s;
 }
 
-bool send_newconn(const std::string& key, int worker, int fd, std::function<void(bool)> on_reply) {
+bool send_newconn(const std::string& key, int worker, int fd, RoundRobinHandle::Delivery d) {
   auto it = st().workers.find(worker);
   if (it == st().workers.end()) return false;
   auto w = it->second.lock();
   if (!w || !w->is_connected()) return false;
-  internal::send(*w, {{"act", wire::act::newconn}, {"key", key}}, Handle::borrow(fd, HandleType::net_native),
-                 [on_reply = std::move(on_reply)](Worker&, Message& reply, Handle&) {
-                   auto a = reply.find("accepted");
-                   on_reply(a != reply.end() && truthy(*a));
-                 });
+  // Built once, in wire order; internal::send adds seq and the frame takes it over.
+  Message m = {{"cmd", wire::node_cluster}, {"act", wire::act::newconn}, {"key", key}};
+  internal::send(
+      *w, std::move(m), Handle::borrow(fd, HandleType::net_native),
+      [answered = std::move(d.answered)](Worker&, Message& reply, Handle&) {
+        auto a = reply.find("accepted");
+        answered(a != reply.end() && truthy(*a));
+      },
+      [written = std::move(d.written)](std::error_code ec) { written(!ec); });
   return true;
 }
 
 RoundRobinHandle::Sender newconn_sender(const std::string& key) {
-  return [key](int worker, int fd, std::function<void(bool)> on_reply) {
-    return send_newconn(key, worker, fd, std::move(on_reply));
-  };
+  return [key](int worker, int fd, RoundRobinHandle::Delivery d) { return send_newconn(key, worker, fd, std::move(d)); };
+}
+
+// How w leaves the servers it shares (see RoundRobinHandle::Leaving).
+RoundRobinHandle::Leaving leaving(Worker& w) {
+  using L = RoundRobinHandle::Leaving;
+  if (w.is_connected()) return L::answering;
+  if (w.is_dead()) return L::unreachable;
+  // The primary closed the channel itself: the worker may still read what was written to it.
+  ipc::Target* t = detail::WorkerAccess::target(w);
+  return t && !t->peer_closed() ? L::cut_off : L::unreachable;
 }
 
 void create_round_robin(Entry& e, const std::string& key, const Message& m) {
@@ -123,6 +140,16 @@ void create_round_robin(Entry& e, const std::string& key, const Message& m) {
     return;
   }
   if (bound_path) e.rr->set_unlink_path(*spec.address);
+}
+
+// The listening socket for a queryServer reply, as a copy the library closes once it is written:
+// the handle may close its own (the worker leaves) while the reply still waits in a write queue.
+// Returns 0 or a negative libuv error (out of descriptors).
+int reply_copy(int fd, HandleType type, Handle& out) {
+  const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) return -errno;
+  out = Handle::adopt(copy, type);
+  return 0;
 }
 
 void query_server(Worker& w, Message& m, Handle&) {
@@ -160,9 +187,9 @@ void query_server(Worker& w, Message& m, Handle&) {
 
   if (e.shared) {
     e.shared->add(w.id());
-    const int err = e.shared->error();
+    int err = e.shared->error();
     Handle h;
-    if (!err) h = Handle::borrow(e.shared->fd(), e.shared->udp() ? HandleType::dgram_native : HandleType::net_native);
+    if (!err) err = reply_copy(e.shared->fd(), e.shared->udp() ? HandleType::dgram_native : HandleType::net_native, h);
     if (err) s.handles.erase(it);  // gives other workers a chance to retry
     internal::send(w, {{"errno", err}, {"key", key}, {"ack", seq}, {"data", data}}, std::move(h));
     return;
@@ -170,9 +197,9 @@ void query_server(Worker& w, Message& m, Handle&) {
   if (e.reuse) {
     const int fd = e.reuse->add(w.id());
     Handle h;
-    if (fd >= 0) h = Handle::borrow(fd, HandleType::net_native);
-    if (fd < 0 && e.reuse->empty()) s.handles.erase(it);
-    internal::send(w, {{"errno", fd < 0 ? fd : 0}, {"key", key}, {"ack", seq}, {"data", data}}, std::move(h));
+    const int err = fd < 0 ? fd : reply_copy(fd, HandleType::net_native, h);
+    if (err && e.reuse->empty()) s.handles.erase(it);
+    internal::send(w, {{"errno", err}, {"key", key}, {"ack", seq}, {"data", data}}, std::move(h));
     return;
   }
   if (e.err) {
@@ -189,9 +216,9 @@ void query_server(Worker& w, Message& m, Handle&) {
 }
 
 // The worker leaves the handle; true when it was the last one.
-bool remove_worker(Entry& e, int worker, bool gone) {
-  if (e.rr) return e.rr->remove(worker, gone);
-  if (e.reuse) return e.reuse->remove(worker, gone);
+bool remove_worker(Entry& e, int worker, RoundRobinHandle::Leaving how) {
+  if (e.rr) return e.rr->remove(worker, how);
+  if (e.reuse) return e.reuse->remove(worker, how);
   return e.shared->remove(worker);
 }
 
@@ -202,16 +229,17 @@ void close(Worker& w, Message& m, Handle&) {
   auto& handles = st().handles;
   auto it = handles.find(k->get<std::string>());
   if (it == handles.end()) return;
-  if (remove_worker(it->second, w.id(), !w.is_connected())) handles.erase(it);
+  if (remove_worker(it->second, w.id(), leaving(w))) handles.erase(it);
 }
 
+// Runs at the worker's 'disconnect', at its 'exit' after that, and at worker.disconnect().
 void remove_handles_for_worker(Worker& w) {
-  const bool gone = !w.is_connected();
+  const auto how = leaving(w);
   auto& handles = st().handles;
   for (auto it = handles.begin(); it != handles.end();) {
-    it = remove_worker(it->second, w.id(), gone) ? handles.erase(it) : std::next(it);
+    it = remove_worker(it->second, w.id(), how) ? handles.erase(it) : std::next(it);
   }
-  if (gone) st().workers.erase(w.id());
+  if (!w.is_connected()) st().workers.erase(w.id());
 }
 
 }  // namespace

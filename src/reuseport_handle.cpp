@@ -46,12 +46,12 @@ void ReusePortHandle::drain(int fd) {
   }
 }
 
-bool ReusePortHandle::remove(int worker, bool gone) {
+bool ReusePortHandle::remove(int worker, RoundRobinHandle::Leaving how) {
   auto it = sockets_.find(worker);
   if (it == sockets_.end()) return false;
   const int fd = it->second;
   sockets_.erase(it);
-  const bool last = rescue_->remove(worker, gone);
+  const bool last = rescue_->remove(worker, how);
   // Connections that reach the socket between the last accept and close() are still reset by the
   // kernel (shutdown() would reset the whole queue); with net.ipv4.tcp_migrate_req=1 (Linux 5.14)
   // the kernel moves those to another socket of the group as well.

@@ -29,9 +29,10 @@ class ReusePortHandle {
   // was asked for). Returns the descriptor (still owned here) or a negative libuv error
   // (UV_EADDRINUSE when another program holds the port without SO_REUSEPORT).
   int add(int worker);
-  // The worker leaves: its waiting connections go to the others, its socket is closed. True when
-  // it was the last worker (nothing is held any more).
-  bool remove(int worker, bool gone);
+  // The worker leaves: its waiting connections go to the others, its socket is closed; rescued
+  // connections in flight to it are settled as `how` says. True when it was the last worker
+  // (nothing is held any more).
+  bool remove(int worker, RoundRobinHandle::Leaving how);
   bool empty() const noexcept { return sockets_.empty(); }
 
  private:

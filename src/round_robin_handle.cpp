@@ -13,11 +13,14 @@ RoundRobinHandle::RoundRobinHandle(std::string key, Sender send, std::size_t win
     : key_(std::move(key)), send_(std::move(send)), window_(std::max<std::size_t>(window, 1)) {}
 
 RoundRobinHandle::~RoundRobinHandle() {
+  // No write queue holds a descriptor of ours any more: each pending write keeps the handle alive.
   close_all();
   for (auto& [worker, m] : members_) {
-    for (int fd : m.in_flight) ::close(fd);
+    for (const Flight& f : m.in_flight) ::close(f.fd);
   }
-  members_.clear();
+  for (const Sending& s : sending_) {
+    if (s.release) ::close(s.fd);
+  }
 }
 
 int RoundRobinHandle::start(int listen_fd) {
@@ -140,42 +143,88 @@ void RoundRobinHandle::hand_out() {
     auto chosen = pick();
     if (chosen == members_.end()) break;
     const int worker = chosen->first;
-    Member* m = &chosen->second;
-    int fd = queue_.front();
+    Member& m = chosen->second;
+    const int fd = queue_.front();
     queue_.pop_front();
-    m->in_flight.push_back(fd);
-    ++m->offered;
-    m->last = ++clock_;
-    std::weak_ptr<RoundRobinHandle> weak = weak_from_this();
-    bool sent = send_(worker, fd, [weak, worker, fd](bool accepted) {
+    m.in_flight.push_back({fd});
+    ++m.offered;
+    m.last = ++clock_;
+    auto s = std::find_if(sending_.begin(), sending_.end(), [fd](const Sending& x) { return x.fd == fd; });
+    if (s == sending_.end()) s = sending_.insert(sending_.end(), {fd});
+    ++s->writes;
+    Delivery d;
+    // Strong: the handle (and so fd) outlives every write queue holding fd.
+    d.written = [self = shared_from_this(), worker, fd](bool ok) { self->on_written(worker, fd, ok); };
+    d.answered = [weak = weak_from_this(), worker, fd](bool accepted) {
       if (auto self = weak.lock()) self->on_reply(worker, fd, accepted);
-    });
-    if (!sent) {
-      // The worker cannot answer any more: everything it holds goes back, oldest first.
-      auto it = members_.find(worker);
-      if (it != members_.end()) {
-        auto& fds = it->second.in_flight;
-        queue_.insert(queue_.begin(), fds.begin(), fds.end());
-        members_.erase(it);
-      }
-      bool anyone = std::any_of(members_.begin(), members_.end(), [](const auto& p) { return p.second.joined; });
-      if (!anyone) close_all();
-    }
+    };
+    if (send_(worker, fd, std::move(d))) continue;
+    // Not sent: the worker's channel is closing. What it holds is settled when it leaves (its
+    // 'disconnect' follows); it gets nothing more, and this connection goes to someone else.
+    s = std::find_if(sending_.begin(), sending_.end(), [fd](const Sending& x) { return x.fd == fd; });
+    if (--s->writes == 0) sending_.erase(s);
+    auto it = members_.find(worker);
+    it->second.in_flight.pop_back();
+    it->second.joined = false;
+    queue_.push_front(fd);
+    forget_if_done(worker);
+    bool anyone = std::any_of(members_.begin(), members_.end(), [](const auto& p) { return p.second.joined; });
+    if (!anyone) close_all();
   }
   handing_out_ = false;
+}
+
+void RoundRobinHandle::release(int fd) {
+  auto s = std::find_if(sending_.begin(), sending_.end(), [fd](const Sending& x) { return x.fd == fd; });
+  if (s != sending_.end()) {
+    s->release = true;  // closed by on_written once the last frame carrying it has left
+  } else {
+    ::close(fd);
+  }
+}
+
+void RoundRobinHandle::requeue(int fd) {
+  if (closed_) {
+    release(fd);
+  } else {
+    queue_.push_front(fd);
+  }
+}
+
+void RoundRobinHandle::on_written(int worker, int fd, bool ok) {
+  auto s = std::find_if(sending_.begin(), sending_.end(), [fd](const Sending& x) { return x.fd == fd; });
+  if (s != sending_.end() && --s->writes == 0) {
+    if (s->release) ::close(fd);
+    sending_.erase(s);
+  }
+  auto it = members_.find(worker);
+  if (it == members_.end()) return;
+  auto& fds = it->second.in_flight;
+  auto f = std::find_if(fds.begin(), fds.end(), [fd](const Flight& x) { return x.fd == fd; });
+  if (f == fds.end()) return;  // answered or taken back already
+  if (ok && !it->second.cut_off) {
+    f->written = true;  // the answer settles it
+    return;
+  }
+  fds.erase(f);
+  if (ok) {
+    release(fd);  // cut off: the worker has it and may serve it
+  } else {
+    requeue(fd);  // never left: another worker gets it
+  }
+  forget_if_done(worker);
+  hand_out();
 }
 
 void RoundRobinHandle::on_reply(int worker, int fd, bool accepted) {
   auto it = members_.find(worker);
   if (it == members_.end()) return;  // already taken back
   auto& fds = it->second.in_flight;
-  auto pos = std::find(fds.begin(), fds.end(), fd);
-  if (pos == fds.end()) return;  // already taken back
-  fds.erase(pos);
-  if (accepted) {
-    ::close(fd);  // the worker has its own copy
-  } else if (closed_) {
-    ::close(fd);  // refused with nobody left to take it
+  auto f = std::find_if(fds.begin(), fds.end(), [fd](const Flight& x) { return x.fd == fd; });
+  if (f == fds.end()) return;  // already taken back
+  fds.erase(f);
+  if (accepted || closed_) {
+    release(fd);  // the worker has its own copy, or nobody is left to take it
   } else {
     queue_.push_back(fd);  // the worker is shutting down: another one gets it
     it->second.last = ++clock_;
@@ -189,25 +238,30 @@ void RoundRobinHandle::forget_if_done(int worker) {
   if (it != members_.end() && !it->second.joined && it->second.in_flight.empty()) members_.erase(it);
 }
 
-bool RoundRobinHandle::remove(int worker, bool gone) {
+bool RoundRobinHandle::remove(int worker, Leaving how) {
   auto it = members_.find(worker);
-  const bool existed = it != members_.end() && it->second.joined;
-  if (it != members_.end()) {
-    it->second.joined = false;
-    if (gone) {
-      auto& fds = it->second.in_flight;
-      if (closed_) {
-        for (int fd : fds) ::close(fd);
+  if (it == members_.end()) return closed_;  // closed already when its channel failed mid-send
+  Member& m = it->second;
+  m.joined = false;
+  auto& fds = m.in_flight;
+  if (how == Leaving::unreachable && !m.cut_off) {
+    // Nothing it was sent will be served: back to the front, oldest first.
+    for (auto f = fds.rbegin(); f != fds.rend(); ++f) requeue(f->fd);
+    fds.clear();
+  } else if (how == Leaving::cut_off) {
+    m.cut_off = true;
+    for (auto f = fds.begin(); f != fds.end();) {
+      if (f->written) {
+        release(f->fd);
+        f = fds.erase(f);
       } else {
-        queue_.insert(queue_.begin(), fds.begin(), fds.end());  // the oldest connections go first
+        ++f;  // on_written decides
       }
-      fds.clear();
     }
-    forget_if_done(worker);
   }
+  forget_if_done(worker);
   const bool anyone = std::any_of(members_.begin(), members_.end(), [](const auto& p) { return p.second.joined; });
   if (!anyone) {
-    if (!existed) return false;
     close_all();
     return true;
   }
@@ -218,7 +272,7 @@ bool RoundRobinHandle::remove(int worker, bool gone) {
 void RoundRobinHandle::close_all() {
   if (closed_) return;
   closed_ = true;
-  for (int fd : queue_) ::close(fd);
+  for (int fd : queue_) release(fd);
   queue_.clear();
   poll_.reset();
   retry_.reset();

@@ -8,9 +8,13 @@
 //   its answer, and a connection goes to the worker with the fewest offers so far among those with
 //   room (the longest-waiting one on a tie): counts stay even while the workers keep up, and a
 //   worker that stops answering (a blocked loop) gets at most `window` more before it is skipped.
-// - A connection in flight to a worker that dies or disconnects before answering goes to another
-//   worker (Node leaves it open and unanswered); a refused connection with no worker left is
-//   closed (Node queues it forever).
+// - A connection in flight to a worker that dies or closes its end of the channel before answering
+//   goes to another worker (Node leaves it open and unanswered); when the primary closes the
+//   channel itself, what was written is the worker's (it may still read and serve it: giving it to
+//   another worker too would serve it twice) and what was not goes to another worker; a refused
+//   connection with no worker left is closed (Node queues it forever).
+// - A descriptor is never closed while a frame carrying it waits in a write queue: the close waits
+//   for the write (the number could otherwise be reused and another socket sent in its place).
 // - The handle can run without a listening socket (never start()ed): sched_reuseport uses it to
 //   hand out the connections left in a dead worker's accept queue.
 #pragma once
@@ -24,14 +28,28 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace cluster {
 
 class RoundRobinHandle : public std::enable_shared_from_this<RoundRobinHandle> {
  public:
-  // Sends fd to worker as newconn; on_reply(accepted) runs when the worker answers. Returns false
-  // when the worker cannot be reached (the connection then goes to someone else).
-  using Sender = std::function<bool(int worker, int fd, std::function<void(bool accepted)> on_reply)>;
+  // What becomes of one connection sent to a worker: written(ok) once its frame has left (or never
+  // will), answered(accepted) when the worker answers.
+  struct Delivery {
+    std::function<void(bool ok)> written;
+    std::function<void(bool accepted)> answered;
+  };
+  // Sends fd to worker as newconn and reports through the delivery. Returns false, calling
+  // neither, when the worker cannot be reached (the connection then goes to someone else).
+  using Sender = std::function<bool(int worker, int fd, Delivery delivery)>;
+
+  // How a worker leaves the handle.
+  enum class Leaving {
+    answering,    // it closed its server but still answers what it was sent (Node's close act)
+    unreachable,  // it died or closed its end of the channel: nothing it was sent will be served
+    cut_off,      // the primary closed the channel: the worker keeps what was written to it
+  };
 
   // Connections a worker may have awaiting its answer (Node: 1).
   static constexpr std::size_t default_window = 8;
@@ -46,9 +64,9 @@ class RoundRobinHandle : public std::enable_shared_from_this<RoundRobinHandle> {
   int start(int listen_fd);
   // Node's add(): the worker joins (counted level with the others) and gets queued connections.
   void add(int worker);
-  // Node's remove(): the worker leaves. gone: it can no longer answer, so its connections in
-  // flight are handed to other workers. True when it was the last worker: everything is closed.
-  bool remove(int worker, bool gone);
+  // Node's remove(): the worker leaves; what it was sent is settled as `how` says. True when it
+  // was the last worker: the listening socket and the queue are closed.
+  bool remove(int worker, Leaving how);
   // Node's distribute(): queues an accepted connection (taken) and hands out what it can.
   void distribute(int fd);
 
@@ -73,16 +91,29 @@ class RoundRobinHandle : public std::enable_shared_from_this<RoundRobinHandle> {
   static constexpr std::uint64_t accept_retry_ms = 100;
 
  private:
+  struct Flight {
+    int fd;
+    bool written = false;  // the frame has left the primary
+  };
   struct Member {
     bool joined = true;         // false once the worker left (its answers still count)
+    bool cut_off = false;       // the primary closed its channel: written connections are its own
     std::uint64_t offered = 0;  // connections offered so far (the fairness count)
     std::uint64_t last = 0;     // when it was last offered one (ties go to the oldest)
-    std::deque<int> in_flight;  // connections awaiting its answer, oldest first
+    std::deque<Flight> in_flight;  // connections awaiting its answer, oldest first
+  };
+  struct Sending {
+    int fd;
+    int writes = 0;       // frames carrying fd still in write queues
+    bool release = false;  // close fd once the last of them has left
   };
 
   void hand_out();
   std::map<int, Member>::iterator pick();  // end() when no worker has room
+  void on_written(int worker, int fd, bool ok);
   void on_reply(int worker, int fd, bool accepted);
+  void requeue(int fd);  // back to the front of the queue, or closed when nobody is left
+  void release(int fd);  // closes fd now, or once no write queue holds it
   void accept_all();
   void pause_accepting();
   int start_polling();
@@ -94,6 +125,7 @@ class RoundRobinHandle : public std::enable_shared_from_this<RoundRobinHandle> {
   std::size_t window_;
   std::map<int, Member> members_;
   std::deque<int> queue_;  // accepted connections not yet handed out
+  std::vector<Sending> sending_;  // descriptors in write queues (few: window x workers at most)
   std::uint64_t clock_ = 0;
   bool handing_out_ = false;
   std::optional<uv::Handle<uv_poll_t>> poll_;

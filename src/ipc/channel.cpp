@@ -230,6 +230,7 @@ void Channel::flush() {
         blocked_at_ = queued_bytes_;
         break;
       }
+      if (errno == EPIPE || errno == ECONNRESET) closed_by_peer_ = true;
       std::error_code ec = uv_error(-errno);
       // The peer is gone: every queued write fails with the system error.
       bool uncovered = false;
@@ -298,6 +299,11 @@ void Channel::on_poll(uv_poll_t* h, int status, int events) {
   uv::CallbackScope scope;
   auto alive = self->alive_;
   if (status < 0) {
+    // libuv reports POLLERR as UV_EBADF: the socket has an error (the peer closed it with data
+    // unread, ECONNRESET). What the peer wrote before that is still readable: read it first.
+    if (self->reading_) self->on_readable();
+    if (!*alive) return;
+    self->closed_by_peer_ = true;
     self->finish_close(uv_error(status));
     return;
   }
@@ -325,6 +331,7 @@ void Channel::on_readable() {
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      closed_by_peer_ = true;  // ECONNRESET and the like: the socket is unusable both ways
       finish_close(uv_error(-errno));
       return;
     }
@@ -338,6 +345,7 @@ void Channel::on_readable() {
       }
     }
     if (n == 0) {
+      closed_by_peer_ = true;
       if (codec_->buffering()) {
         // The peer left in the middle of a frame: that message is lost, which is an error.
         reading_ = false;

@@ -43,6 +43,9 @@ class Channel {
   // Stops reading now and closes the socket once queued writes are flushed (or fail).
   void end();
   bool closed() const noexcept { return closed_; }
+  // True when it closed because the peer's end did (end of stream, reset, broken pipe): the peer
+  // reads nothing more. False while open or when this side closed it (close(), end(), a bad frame).
+  bool closed_by_peer() const noexcept { return closed_by_peer_; }
   // True while part of a frame is buffered (Node's channel.buffering).
   bool buffering() const { return codec_->buffering(); }
   // Bytes waiting to be written (Node's writeQueueSize).
@@ -89,6 +92,7 @@ class Channel {
   bool reading_ = false;
   bool closed_ = false;
   bool ending_ = false;
+  bool closed_by_peer_ = false;
   bool flush_scheduled_ = false;
   bool write_blocked_ = false;  // the socket said EAGAIN: retry per batch, not per write
   std::size_t blocked_at_ = 0;  // queued_bytes_ when it did

@@ -64,6 +64,10 @@ void Target::start(Callbacks cb) {
 void Target::ref() { channel_->ref(); }
 void Target::unref() { channel_->unref(); }
 
+void Target::report_now(const std::error_code& ec, const char* what) {
+  if (cb_.error) cb_.error(std::system_error(ec, what));
+}
+
 void Target::report(const std::error_code& ec, const char* what) {
   auto alive = alive_;
   uv::next_tick([this, alive, ec, what] {
@@ -104,11 +108,11 @@ void Target::set_pipelined_handles(bool on) {
   channel_->set_descriptor_batching(on);
 }
 
-bool Target::send_internal(const Message& msg, Handle handle, WriteCallback cb) {
+bool Target::send_internal(Message msg, Handle handle, WriteCallback cb) {
   if (!connected_) return send(msg, std::move(handle), {}, std::move(cb));  // reports as send() does
   std::shared_ptr<Handle> h;
   if (handle) h = std::make_shared<Handle>(std::move(handle));
-  return send_now(msg, std::move(h), {}, std::move(cb));
+  return send_now(std::move(msg), std::move(h), {}, std::move(cb));
 }
 
 void Target::send_quiet(Message msg) {
@@ -116,11 +120,10 @@ void Target::send_quiet(Message msg) {
   channel_->write(msg, -1, nullptr);
 }
 
-bool Target::send_now(const Message& msg, std::shared_ptr<Handle> handle, const SendOptions& opts,
-                      WriteCallback cb) {
+bool Target::send_now(Message msg, std::shared_ptr<Handle> handle, const SendOptions& opts, WriteCallback cb) {
   if (handle_queue_) {
     // Everything waits behind an unacknowledged handle, so messages keep their order.
-    handle_queue_->push_back({msg, std::move(handle), opts, std::move(cb)});
+    handle_queue_->push_back({std::move(msg), std::move(handle), opts, std::move(cb)});
     return handle_queue_->size() == 1;
   }
   if (!handle || !*handle) {
@@ -128,16 +131,16 @@ bool Target::send_now(const Message& msg, std::shared_ptr<Handle> handle, const 
     channel_->write(msg, -1, std::move(cb));
     return channel_->write_queue_size() < 65536 * 2;
   }
+  bool closes_on_ack = !pipelined_ && handle->owned() && handle->type() == HandleType::net_socket;
+  if (closes_on_ack) pending_ = PendingHandle{QueuedSend{msg, handle, opts, nullptr}, 0};
   Message frame = Message::object();
   frame["cmd"] = wire::node_handle;
   frame["type"] = handle_type_name(handle->type());
-  frame["msg"] = msg;
+  frame["msg"] = std::move(msg);
   if (handle->key) frame["key"] = *handle->key;
   if (handle->dgram_type) frame["dgramType"] = *handle->dgram_type;
   if (pipelined_) frame[wire::no_ack] = true;
   if (!pipelined_) handle_queue_.emplace();
-  bool closes_on_ack = !pipelined_ && handle->owned() && handle->type() == HandleType::net_socket;
-  if (closes_on_ack) pending_ = PendingHandle{QueuedSend{msg, handle, opts, nullptr}, 0};
   auto alive = alive_;
   channel_->write(frame, handle->fd(), [this, alive, handle, closes_on_ack, cb = std::move(cb)](std::error_code ec) {
     // The fd has left (or failed to); an owned non-socket handle is the library's to close now.
@@ -172,10 +175,10 @@ void Target::on_ack(bool nack) {
     auto again = pending_->send;
     int tries = pending_->retransmissions;
     pending_.reset();
-    send_now(again.msg, again.handle, again.opts, std::move(again.cb));
+    send_now(std::move(again.msg), again.handle, again.opts, std::move(again.cb));
     if (pending_) pending_->retransmissions = tries;
   }
-  for (auto& q : queue) send_now(q.msg, std::move(q.handle), q.opts, std::move(q.cb));
+  for (auto& q : queue) send_now(std::move(q.msg), std::move(q.handle), q.opts, std::move(q.cb));
   if (!connected_ && !channel_->closed() && !handle_queue_) do_disconnect();
 }
 
@@ -197,44 +200,31 @@ void Target::on_frame(Message&& m) {
   const auto no_ack_field = m.find(wire::no_ack);
   const bool no_ack = no_ack_field != m.end() && *no_ack_field == true;
   int fd = channel_->take_fd();
-  if (fd < 0 && no_ack) {
-    // No retransmission in the pipelined exchange: the message goes on without its handle (a
-    // newconn is then refused and handed to another worker) and the loss is reported.
-    if (cb_.error) {
-      cb_.error(std::system_error(make_error_code(errc::handle_not_received),
-                                  "Handle did not reach the receiving process correctly"));
-    }
-    Handle none_handle;
-    Message inner = m.contains("msg") ? std::move(m["msg"]) : Message();
-    if (is_internal(inner)) {
-      if (cb_.internal) cb_.internal(std::move(inner), none_handle);
-    } else if (cb_.message) {
-      cb_.message(std::move(inner), none_handle);
-    }
+  if (fd < 0 && !no_ack) {
+    send_quiet({{"cmd", wire::node_handle_nack}});  // the sender retransmits
     return;
   }
-  if (fd < 0) {
-    send_quiet({{"cmd", wire::node_handle_nack}});
-    return;
-  }
-  if (!no_ack) send_quiet({{"cmd", wire::node_handle_ack}});
+  if (fd >= 0 && !no_ack) send_quiet({{"cmd", wire::node_handle_ack}});
   HandleType type = HandleType::none;
   if (auto t = m.find("type"); t != m.end() && t->is_string()) type = parse_handle_type(t->get<std::string>());
-  if (type == HandleType::none) {
-    ::close(fd);
-    if (cb_.error) {
-      cb_.error(std::system_error(make_error_code(errc::bad_handle), "NODE_HANDLE with an unknown type"));
-    }
-    return;
+  Handle h;
+  if (fd < 0) {
+    // No retransmission in the pipelined exchange: the loss is reported and the message goes on
+    // without its handle (a newconn is then refused and handed to another worker).
+    report_now(make_error_code(errc::handle_not_received), "Handle did not reach the receiving process correctly");
+  } else if (type == HandleType::none) {
+    ::close(fd);  // nothing here can wrap it; the message goes on without it, as above
+    report_now(make_error_code(errc::bad_handle), "NODE_HANDLE with an unknown type");
+  } else {
+    h = Handle::adopt(fd, type);
+    if (auto k = m.find("key"); k != m.end() && k->is_string()) h.key = k->get<std::string>();
+    if (auto d = m.find("dgramType"); d != m.end() && d->is_string()) h.dgram_type = d->get<std::string>();
   }
-  Handle h = Handle::adopt(fd, type);
-  if (auto k = m.find("key"); k != m.end() && k->is_string()) h.key = k->get<std::string>();
-  if (auto d = m.find("dgramType"); d != m.end() && d->is_string()) h.dgram_type = d->get<std::string>();
   Message inner = m.contains("msg") ? std::move(m["msg"]) : Message();
   if (is_internal(inner)) {
     if (cb_.internal) cb_.internal(std::move(inner), h);
-  } else {
-    if (cb_.message) cb_.message(std::move(inner), h);
+  } else if (cb_.message) {
+    cb_.message(std::move(inner), h);
   }
 }
 

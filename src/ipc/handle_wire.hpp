@@ -45,6 +45,9 @@ class Target {
   // Closes at once, as when the peer is gone.
   void destroy();
   bool connected() const noexcept { return connected_; }
+  // True once the peer closed its end (it reads nothing more); false while open or when this side
+  // disconnected (the peer may still read what was written before).
+  bool peer_closed() const noexcept { return channel_->closed_by_peer(); }
   // Whether the channel keeps the loop alive (process.channel.ref/unref).
   void ref();
   void unref();
@@ -55,7 +58,7 @@ class Target {
   void set_pipelined_handles(bool on);
   // The same, for a handle-less send by the library itself: no check that the descriptor is a
   // sendable socket (the library made it), which saves two system calls per connection.
-  bool send_internal(const Message& msg, Handle handle, WriteCallback cb);
+  bool send_internal(Message msg, Handle handle, WriteCallback cb);
 
  private:
   struct QueuedSend {
@@ -69,12 +72,13 @@ class Target {
     int retransmissions = 0;
   };
 
-  bool send_now(const Message& msg, std::shared_ptr<Handle> handle, const SendOptions& opts, WriteCallback cb);
+  bool send_now(Message msg, std::shared_ptr<Handle> handle, const SendOptions& opts, WriteCallback cb);
   void on_frame(Message&& m);
   void on_ack(bool nack);
   void do_disconnect();
   void on_end();
-  void report(const std::error_code& ec, const char* what);
+  void report(const std::error_code& ec, const char* what);  // on a later tick
+  void report_now(const std::error_code& ec, const char* what);
 
   std::unique_ptr<Channel> channel_;
   Callbacks cb_;

@@ -7,7 +7,12 @@
 
 #include <cluster/net.hpp>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <fstream>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -24,6 +29,19 @@ WORKER_ROLE(net_rr_worker) {
     s->end("worker " + std::to_string(worker().id()) + "\n");
   });
   if (const char* max = std::getenv("MAX_CONNECTIONS")) server->set_max_connections(std::atoi(max));
+  server->listen(0, "127.0.0.1");
+}
+
+// As net_rr_worker, but first appends each connection's client port to $CONN_LOG (one write per
+// line, O_APPEND), so a test can see whether any connection was taken by two workers.
+WORKER_ROLE(net_rr_logger) {
+  static int log = ::open(std::getenv("CONN_LOG"), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  static auto server = net::create_server([](const std::shared_ptr<net::Socket>& s) {
+    auto peer = s->remote_address();
+    const std::string line = std::to_string(peer ? peer->port : 0) + "\n";
+    if (::write(log, line.data(), line.size()) < 0) std::exit(9);
+    s->end("worker " + std::to_string(worker().id()) + "\n");
+  });
   server->listen(0, "127.0.0.1");
 }
 
@@ -65,6 +83,57 @@ TEST(NetFailover, InFlightConnectionOfKilledWorkerGoesToSurvivor) {
   run_loop();
   EXPECT_EQ(frozen_exit, "SIGKILL");
   EXPECT_EQ(replies, (std::map<std::string, int>{{"worker 2\n", n}}));
+}
+
+// Verifies that when the primary closes a worker's channel itself (worker.process().disconnect())
+// with connections written to it but unanswered, those stay the worker's: it reads them before
+// the end of the channel and may serve them, so they must not also go to another worker (each
+// connection is logged by at most one worker, the survivor serves only its own share).
+TEST(NetFailover, PrimaryCutChannelNeverServesAConnectionTwice) {
+  if (!net_test::use_policy(sched_rr)) GTEST_SKIP() << "the policy is frozen in this process";
+  constexpr int n = 6;
+  net_test::TempDir dir;
+  const std::string log = dir.path() + "/connections";
+  int listening = 0;
+  bool cut = false;
+  std::map<std::string, int> replies;
+  std::unique_ptr<net_test::ClientThreads> clients;
+  auto frozen = fork_role("net_rr_logger", {{"CONN_LOG", log}});
+  auto survivor = fork_role("net_rr_logger", {{"CONN_LOG", log}});
+  std::string frozen_signal = "?";
+  on(ev::listening, [&](Worker&, const Address& a) {
+    if (++listening != 2) return;
+    if (!net_test::stop_worker(*frozen, survivor.get())) return;
+    clients = std::make_unique<net_test::ClientThreads>();
+    clients->start(requests(a.port, n), n,
+                   [&](std::size_t, const std::string& r) {
+                     // The survivor has served its share: the other n/2 wait, written to the
+                     // frozen worker's channel. Cut it, then let the worker run.
+                     if (++replies[r] == n / 2 && r == "worker 2\n" && !cut) {
+                       cut = true;
+                       frozen->process().disconnect();
+                       ::kill(frozen->process().pid(), SIGCONT);
+                     }
+                   },
+                   [&] { survivor->disconnect(); });
+  });
+  frozen->on(ev::exit, [&](int, std::string_view sig) { frozen_signal = sig; });
+  run_loop();
+  EXPECT_TRUE(cut);
+  EXPECT_EQ(frozen_signal, "");  // it left on its own when its channel ended
+  EXPECT_EQ(replies["worker 2\n"], n / 2);
+  int others = 0;
+  for (const auto& [r, count] : replies) {
+    if (r == "worker 2\n") continue;
+    EXPECT_TRUE(r == "worker 1\n" || r.empty()) << r;  // served, or closed by its exit
+    others += count;
+  }
+  EXPECT_EQ(others, n / 2);
+  std::ifstream in(log);
+  std::map<std::string, int> served;
+  for (std::string port; std::getline(in, port);) ++served[port];
+  EXPECT_GE(served.size(), static_cast<std::size_t>(n / 2));
+  for (const auto& [port, count] : served) EXPECT_EQ(count, 1) << "client port " << port << " served twice";
 }
 
 // Verifies that connections a worker refuses (maxConnections reached: accepted:false) are given

@@ -107,4 +107,63 @@ TEST(HandleWire, PipelinedModeSendsAllAtOnce) {
   for (int s : sockets) ::close(s);
 }
 
+// Writes bytes on fd with descriptor `send` (or none) on its first byte.
+void write_with_fd(int fd, const std::string& bytes, int send) {
+  iovec iov{const_cast<char*>(bytes.data()), bytes.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr mh{};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  if (send >= 0) {
+    mh.msg_control = control;
+    mh.msg_controllen = sizeof control;
+    cmsghdr* cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(cm), &send, sizeof send);
+  }
+  ASSERT_EQ(::sendmsg(fd, &mh, MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size()));
+}
+
+// Verifies a NODE_HANDLE whose type nothing here can wrap is not dropped silently: the error is
+// reported and its message still arrives, without a handle (a newconn is then refused and the
+// primary gives the connection to another worker instead of losing a window slot), in both modes;
+// Node's mode still acknowledges the descriptor.
+TEST(HandleWire, UnknownHandleTypeDeliversTheMessageWithoutIt) {
+  for (bool no_ack : {true, false}) {
+    int sv[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    std::vector<std::string> errors;
+    std::vector<Message> internal;
+    int handles = 0;
+    {
+      ipc::Target t(sv[0], Serialization::json, 1 << 20);
+      t.start({nullptr,
+               [&](Message&& m, Handle& h) {
+                 internal.push_back(std::move(m));
+                 handles += h ? 1 : 0;
+               },
+               nullptr, [&](const std::system_error& e) { errors.push_back(e.what()); }});
+      int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      std::string frame = std::string("{\"cmd\":\"NODE_HANDLE\",\"type\":\"bogus\",") +
+                          "\"msg\":{\"cmd\":\"NODE_CLUSTER\",\"act\":\"newconn\",\"key\":\"k\",\"seq\":1}" +
+                          (no_ack ? ",\"noAck\":true}\n" : "}\n");
+      write_with_fd(sv[1], frame, s);
+      ::close(s);
+      for (int i = 0; i < 5 && internal.empty(); ++i) uv_run(cluster::loop(), UV_RUN_NOWAIT);
+      ASSERT_EQ(internal.size(), 1u) << "noAck " << no_ack;
+      EXPECT_EQ(internal[0].value("act", ""), "newconn");
+      EXPECT_EQ(handles, 0);
+      ASSERT_EQ(errors.size(), 1u);
+      EXPECT_NE(errors[0].find("unknown type"), std::string::npos) << errors[0];
+      for (int i = 0; i < 5; ++i) uv_run(cluster::loop(), UV_RUN_NOWAIT);
+      Received r = read_raw(sv[1]);
+      EXPECT_EQ(count(r.bytes, "NODE_HANDLE_ACK"), no_ack ? 0 : 1);
+    }
+    uv_run(cluster::loop(), UV_RUN_NOWAIT);
+    ::close(sv[1]);
+  }
+}
+
 }  // namespace

@@ -30,6 +30,7 @@ struct Sent {
   int worker;
   int fd;
   std::function<void(bool)> reply;
+  std::function<void(bool)> written;  // set while the frame is held in the (pretend) write queue
 };
 
 // A connection stand-in: one end of a socketpair (the other end is closed at once).
@@ -42,17 +43,24 @@ int conn() {
 
 bool is_open(int fd) { return fcntl(fd, F_GETFD) != -1; }
 
+using Leaving = RoundRobinHandle::Leaving;
+
 struct Fixture {
   explicit Fixture(std::size_t window = 1) : window(window) {}
   std::size_t window;
   std::vector<Sent> sent;
   std::vector<int> unreachable;  // workers the sender cannot reach
+  bool hold_writes = false;      // frames stay "queued" until the test calls written
   std::shared_ptr<RoundRobinHandle> rr = std::make_shared<RoundRobinHandle>(
-      "null:0:4:undefined:0", [this](int worker, int fd, std::function<void(bool)> reply) {
+      "null:0:4:undefined:0", [this](int worker, int fd, RoundRobinHandle::Delivery d) {
         for (int u : unreachable) {
           if (u == worker) return false;
         }
-        sent.push_back({worker, fd, std::move(reply)});
+        if (!hold_writes) {
+          d.written(true);  // the frame left at once
+          d.written = nullptr;
+        }
+        sent.push_back({worker, fd, std::move(d.answered), std::move(d.written)});
         return true;
       },
       window);
@@ -110,7 +118,7 @@ TEST(RoundRobinHandle, InFlightOfGoneWorkerGoesToSurvivor) {
   f.rr->distribute(a);
   f.rr->distribute(b);
   f.sent[1].reply(true);  // worker 2 is free again
-  EXPECT_FALSE(f.rr->remove(1, /*gone=*/true));
+  EXPECT_FALSE(f.rr->remove(1, Leaving::unreachable));
   ASSERT_EQ(f.sent.size(), 3u);
   EXPECT_EQ(f.sent[2].worker, 2);
   EXPECT_EQ(f.sent[2].fd, a);
@@ -128,7 +136,7 @@ TEST(RoundRobinHandle, LeavingWorkerStillAnswers) {
   f.rr->add(2);
   int a = conn();
   f.rr->distribute(a);
-  EXPECT_FALSE(f.rr->remove(1, /*gone=*/false));
+  EXPECT_FALSE(f.rr->remove(1, Leaving::answering));
   EXPECT_EQ(f.sent.size(), 1u);
   f.sent[0].reply(false);  // refused: goes to worker 2
   ASSERT_EQ(f.sent.size(), 2u);
@@ -161,7 +169,7 @@ TEST(RoundRobinHandle, LastWorkerClosesEverything) {
   int a = conn(), b = conn();
   f.rr->distribute(a);
   f.rr->distribute(b);
-  EXPECT_TRUE(f.rr->remove(1, /*gone=*/false));
+  EXPECT_TRUE(f.rr->remove(1, Leaving::answering));
   EXPECT_TRUE(f.rr->closed());
   EXPECT_FALSE(is_open(b));  // queued
   EXPECT_TRUE(is_open(a));   // in flight: the worker may still take it
@@ -177,6 +185,71 @@ TEST(RoundRobinHandle, LastWorkerClosesEverything) {
   g.rr->distribute(d);
   g.rr.reset();  // the primary dropped the handle with d in flight
   EXPECT_FALSE(is_open(d));
+}
+
+// Verifies that when the primary cuts a worker's channel, the connections already written to it
+// stay with it (it may read and serve them: nobody else gets them, the primary's copies are
+// closed) and those whose write fails go to another worker.
+TEST(RoundRobinHandle, CutOffWorkerKeepsWhatWasWritten) {
+  Fixture f(4);
+  f.hold_writes = true;
+  f.rr->add(1);
+  f.rr->add(2);
+  int a = conn(), b = conn(), c = conn();
+  f.rr->distribute(a);  // -> 1
+  f.rr->distribute(b);  // -> 2
+  f.rr->distribute(c);  // -> 1
+  ASSERT_EQ(f.sent.size(), 3u);
+  ASSERT_EQ(f.sent[0].worker, 1);
+  ASSERT_EQ(f.sent[2].worker, 1);
+  std::exchange(f.sent[0].written, nullptr)(true);  // a left; c is still queued for writing
+  EXPECT_FALSE(f.rr->remove(1, Leaving::cut_off));
+  EXPECT_FALSE(is_open(a));     // worker 1's now
+  EXPECT_TRUE(is_open(c));      // not written yet
+  EXPECT_EQ(f.sent.size(), 3u);  // nothing re-sent
+  std::exchange(f.sent[2].written, nullptr)(false);  // the channel closed before c left
+  ASSERT_EQ(f.sent.size(), 4u);
+  EXPECT_EQ(f.sent[3].worker, 2);
+  EXPECT_EQ(f.sent[3].fd, c);
+  // The worker's exit later changes nothing, and its answers never come.
+  EXPECT_FALSE(f.rr->remove(1, Leaving::unreachable));
+  EXPECT_EQ(f.sent.size(), 4u);
+  std::exchange(f.sent[1].written, nullptr)(true);
+  std::exchange(f.sent[3].written, nullptr)(true);
+  f.sent[1].reply(true);
+  f.sent[3].reply(true);
+  EXPECT_FALSE(is_open(b));
+  EXPECT_FALSE(is_open(c));
+}
+
+// Verifies a descriptor is not closed while a frame carrying it waits to be written, however the
+// handle lets it go (accepted elsewhere, the last worker leaving, the handle dropped): the close
+// happens when the write completes.
+TEST(RoundRobinHandle, NeverClosesWhatAWriteQueueHolds) {
+  Fixture f(2);
+  f.hold_writes = true;
+  f.rr->add(1);
+  f.rr->add(2);
+  int a = conn(), b = conn();
+  f.rr->distribute(a);  // -> 1, still queued for writing
+  EXPECT_FALSE(f.rr->remove(1, Leaving::unreachable));  // peer gone: a goes to 2
+  ASSERT_EQ(f.sent.size(), 2u);
+  EXPECT_EQ(f.sent[1].fd, a);
+  std::exchange(f.sent[1].written, nullptr)(true);
+  f.sent[1].reply(true);  // 2 took it, but worker 1's queue still holds a
+  EXPECT_TRUE(is_open(a));
+  std::exchange(f.sent[0].written, nullptr)(false);
+  EXPECT_FALSE(is_open(a));
+
+  f.rr->distribute(b);  // -> 2, held
+  ASSERT_EQ(f.sent.size(), 3u);
+  EXPECT_TRUE(f.rr->remove(2, Leaving::unreachable));  // last worker: closed, but b is queued
+  auto written = std::exchange(f.sent[2].written, nullptr);
+  f.rr.reset();  // the primary drops the handle; the pending write keeps it
+  EXPECT_TRUE(is_open(b));
+  written(false);
+  written = nullptr;
+  EXPECT_FALSE(is_open(b));
 }
 
 // Answers (accepted) every pending newconn whose worker satisfies pred; answers may hand out more.
@@ -232,7 +305,7 @@ TEST(RoundRobinHandle, SilentWorkerIsSkippedAfterItsWindow) {
   }
   EXPECT_EQ(held.size(), 4u);
   EXPECT_EQ(f.rr->in_flight(), 4u);
-  EXPECT_FALSE(f.rr->remove(1, /*gone=*/true));
+  EXPECT_FALSE(f.rr->remove(1, Leaving::unreachable));
   std::vector<int> resent;
   for (std::size_t i = 20; i < f.sent.size(); ++i) resent.push_back(f.sent[i].fd);
   EXPECT_EQ(resent, held);  // all to worker 2, whose window has room for four
