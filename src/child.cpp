@@ -3,12 +3,16 @@
 
 #include "detail.hpp"
 #include "ipc/handle_wire.hpp"
+#include "ipc/ring.hpp"
 #include "uv/tick.hpp"
 #include "wire.hpp"
 
 #include <fcntl.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 
 namespace cluster::child {
@@ -93,6 +97,9 @@ void setup_worker() {
   const char* spin_env = std::getenv(wire::env_busy_poll);
   const long spin_us = spin_env ? std::strtol(spin_env, nullptr, 10) : 0;
   unsetenv(wire::env_busy_poll);
+  const char* ring_env = std::getenv(wire::env_ring_fd);
+  const int ring_fd = ring_env ? std::atoi(ring_env) : -1;
+  unsetenv(wire::env_ring_fd);
   Serialization mode = (mode_env && std::string(mode_env) == "advanced") ? Serialization::advanced
                                                                           : Serialization::json;
   // Node deletes these before user code runs (pre_execution.js, initializeClusterIPC).
@@ -104,6 +111,18 @@ void setup_worker() {
   s.target = std::make_unique<ipc::Target>(fd, mode, default_max_frame_bytes);
   detail::WorkerAccess::target(w) = s.target.get();
   if (spin_us > 0 && spin_us <= 1000000) s.target->channel().set_busy_poll(static_cast<unsigned>(spin_us));
+  if (ring_fd >= 0) {
+    // The primary writes its frames to the rings from the start: without them nothing it sends
+    // could be read, so a worker that cannot map them stops here, saying why.
+    auto rings = ipc::RingPair::attach(ring_fd);
+    if (!rings) {
+      std::fprintf(stderr, "cppcluster worker: cannot map the IPC rings (%s=%d): %s\n", wire::env_ring_fd, ring_fd,
+                   std::strerror(errno));
+      std::_Exit(1);
+    }
+    rings->close_fd();
+    s.target->channel().use_rings(std::move(rings), false);
+  }
   Worker* wp = &w;
   s.target->start({
       [wp](Message&& m, Handle& h) { wp->emit(ev::message, static_cast<const Message&>(m), h); },

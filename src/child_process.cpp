@@ -2,6 +2,7 @@
 
 #include "ipc/handle_wire.hpp"
 #include "stream_impl.hpp"
+#include "ipc/ring.hpp"
 #include "uv/handle.hpp"
 #include "uv/tick.hpp"
 #include "wire.hpp"
@@ -126,6 +127,17 @@ std::unique_ptr<ChildProcess> ChildProcessAccess::spawn(const SpawnOptions& o) {
   }
 
   std::vector<std::string> env = o.env;
+  // Rings: the child inherits the mapping at the first descriptor after its stdio (a failure to
+  // make one leaves the channel on the socket alone).
+  std::unique_ptr<ipc::RingPair> rings;
+  if (o.rings && o.busy_poll_us > 0) rings = ipc::RingPair::create();
+  if (rings) {
+    uv_stdio_container_t c{};
+    c.flags = UV_INHERIT_FD;
+    c.data.fd = rings->fd();
+    env.push_back(std::string(wire::env_ring_fd) + "=" + std::to_string(containers.size()));
+    containers.push_back(c);
+  }
   env.push_back(std::string(wire::env_channel_fd) + "=" + std::to_string(ipc_index));
   env.push_back(std::string(wire::env_serialization) + "=" +
                 (o.serialization == Serialization::advanced ? "advanced" : "json"));
@@ -168,6 +180,10 @@ std::unique_ptr<ChildProcess> ChildProcessAccess::spawn(const SpawnOptions& o) {
 
   int rc = uv_spawn(uv::loop(), impl.proc.get(), &po);
   ::close(sv[1]);
+  if (rings) {
+    rings->close_fd();
+    if (rc == 0) impl.target->channel().use_rings(std::move(rings), true);
+  }
   if (rc != 0) {
     // libuv leaves the handle unusable but it still has to be closed (uv_spawn's contract).
     impl.proc.initialized();

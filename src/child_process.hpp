@@ -27,6 +27,7 @@ struct SpawnOptions {
   Serialization serialization = Serialization::json;
   std::size_t max_frame = default_max_frame_bytes;
   unsigned busy_poll_us = 0;  // Channel::set_busy_poll on the parent's end
+  bool rings = false;         // with busy_poll_us: frames through shared memory (the child is us)
 };
 
 namespace detail {

@@ -213,6 +213,7 @@ std::unique_ptr<ChildProcess> create_worker_process(int id, const Env& env) {
   vars.erase(wire::env_channel_fd);
   vars.erase(wire::env_serialization);
   vars.erase(wire::env_busy_poll);
+  vars.erase(wire::env_ring_fd);
   if (s.ipc_busy_poll_us.value_or(0)) vars[wire::env_busy_poll] = std::to_string(*s.ipc_busy_poll_us);
   for (const auto& [k, v] : env) vars[k] = v;
   vars[wire::env_unique_id] = std::to_string(id);
@@ -266,6 +267,8 @@ std::unique_ptr<ChildProcess> create_worker_process(int id, const Env& env) {
   o.serialization = s.serialization.value_or(Serialization::json);
   o.max_frame = s.max_frame_bytes.value_or(default_max_frame_bytes);
   o.busy_poll_us = s.ipc_busy_poll_us.value_or(0);
+  // Rings only when the worker is sure to be a cppcluster program: this very one.
+  o.rings = exec_path.empty() && exec == self_args().exe;
   return detail::ChildProcessAccess::spawn(o);
 }
 

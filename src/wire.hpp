@@ -7,6 +7,9 @@ namespace cluster::wire {
 inline constexpr const char* env_unique_id = "NODE_UNIQUE_ID";
 // Beyond Node: the worker's busy-poll budget in microseconds (Settings::ipc_busy_poll_us).
 inline constexpr const char* env_busy_poll = "CPPCLUSTER_IPC_BUSY_POLL_US";
+// Beyond Node: the descriptor of the shared-memory rings (ipc/ring.hpp) a busy-polling worker of
+// the same program inherits.
+inline constexpr const char* env_ring_fd = "CPPCLUSTER_IPC_RING_FD";
 // Beyond Node: a C++ worker's online message says {"pipelinedHandles": true}; a cppcluster
 // primary then sends it handles without waiting for each NODE_HANDLE_ACK, several descriptors per
 // sendmsg, and marks those NODE_HANDLE frames {"noAck": true}. A Node primary ignores the field.

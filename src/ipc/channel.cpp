@@ -75,7 +75,13 @@ void Channel::hot() {
     auto alive = self->alive_;
     while (*alive && self->reading_ && !self->closed_ && uv_hrtime() < slice_end) {
       uv::CallbackScope scope;  // ticks (an answer's write) run before the next read
-      self->on_readable();      // EAGAIN returns at once; data, end of stream or errors as usual
+      if (!self->rings_) {
+        self->on_readable();  // EAGAIN returns at once; data, end of stream or errors as usual
+        continue;
+      }
+      // Rings: a look at memory, no system call; the socket is left to the loop's poll.
+      if (self->rx_->readable()) self->read_ring();
+      if (*alive && !self->closed_ && !self->queue_.empty() && !self->write_blocked_) self->flush_rings();
     }
   });
 }
@@ -97,6 +103,8 @@ void Channel::unref() {
 }
 
 int Channel::take_fd() {
+  // With rings the descriptor was sent before its frame was published: it is in the socket.
+  if (fds_.empty() && rings_ && !closed_) drain_socket();
   if (fds_.empty()) return -1;
   int f = fds_.front();
   fds_.pop_front();
@@ -173,6 +181,10 @@ void Channel::schedule_flush() {
 }
 
 void Channel::flush() {
+  if (rings_) {
+    flush_rings();
+    return;
+  }
   while (!queue_.empty() && !closed_) {
     Pending& head = queue_.front();
     ssize_t n;
@@ -282,7 +294,8 @@ void Channel::update_poll() {
   if (!poll_.valid() || closed_) return;
   int want = 0;
   if (reading_) want |= UV_READABLE | UV_DISCONNECT;
-  if (!queue_.empty()) want |= UV_WRITABLE;
+  // With rings the socket is written only for descriptors: wait for it only when it was full.
+  if (rings_ ? write_blocked_ : !queue_.empty()) want |= UV_WRITABLE;
   if (want == poll_events_) return;
   poll_events_ = want;
   if (want == 0) {
@@ -316,6 +329,10 @@ void Channel::on_poll(uv_poll_t* h, int status, int events) {
 }
 
 void Channel::on_readable() {
+  if (rings_) {
+    on_readable_rings();
+    return;
+  }
   auto alive = alive_;
   for (int round = 0; round < max_reads_per_wakeup && reading_ && !closed_; ++round) {
     iovec iov{read_buf_.data(), read_buf_.size()};
@@ -357,24 +374,210 @@ void Channel::on_readable() {
       finish_close({});
       return;
     }
-    hot();
-    DecodeError err;
-    bool ok = codec_->feed(std::string_view(read_buf_.data(), static_cast<std::size_t>(n)),
-                           [&](Message&& m) {
-                             if (*alive && !closed_ && cb_.message) cb_.message(std::move(m));
-                           },
-                           err);
-    if (!*alive) return;
-    if (!ok && !closed_) {
+    if (!deliver(read_buf_.data(), static_cast<std::size_t>(n))) return;
+    if (static_cast<std::size_t>(n) < read_buf_.size()) return;  // drained for now
+  }
+}
+
+bool Channel::deliver(const char* data, std::size_t n) {
+  auto alive = alive_;
+  hot();
+  DecodeError err;
+  bool ok = codec_->feed(std::string_view(data, n),
+                         [&](Message&& m) {
+                           if (*alive && !closed_ && cb_.message) cb_.message(std::move(m));
+                         },
+                         err);
+  if (!*alive) return false;
+  if (!ok && !closed_) {
+    reading_ = false;
+    auto bad = cb_.bad_frame;
+    if (bad) bad(err);
+    if (!*alive) return false;
+    finish_close(err.code);
+    return false;
+  }
+  return !closed_;
+}
+
+void Channel::use_rings(std::unique_ptr<RingPair> rings, bool primary) {
+  tx_.emplace(rings->tx(primary));
+  rx_.emplace(rings->rx(primary));
+  rings_ = std::move(rings);
+  batch_fds_ = true;  // the peer is this program
+  if (uv_prepare_init(uv::loop(), prepare_.get()) == 0) {
+    prepare_.initialized();
+    prepare_.get()->data = this;
+    uv_prepare_start(prepare_.get(), [](uv_prepare_t* h) {
+      auto* self = static_cast<Channel*>(h->data);
+      if (!self || !self->reading_ || self->closed_) return;
+      if (self->spin_.valid() && uv_is_active(self->spin_.base())) return;  // not going to sleep
+      if (self->rx_->reader_sleep()) return;
+      uv::CallbackScope scope;  // published meanwhile: read it instead of sleeping
+      self->read_ring();
+    });
+    uv_unref(prepare_.base());
+  }
+  if (uv_check_init(uv::loop(), check_.get()) == 0) {
+    check_.initialized();
+    check_.get()->data = this;
+    uv_check_start(check_.get(), [](uv_check_t* h) {
+      auto* self = static_cast<Channel*>(h->data);
+      if (self && self->rx_) self->rx_->reader_wake();
+    });
+    uv_unref(check_.base());
+  }
+}
+
+int Channel::drain_socket() {
+  for (int round = 0; round < max_reads_per_wakeup; ++round) {
+    char bytes[256];  // wake-up bytes and the bytes descriptors ride on: read and dropped
+    iovec iov{bytes, sizeof bytes};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * max_fds_per_read)];
+    msghdr mh{};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = control;
+    mh.msg_controllen = sizeof control;
+    ssize_t n;
+    do {
+      n = ::recvmsg(fd_, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+    for (cmsghdr* cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+      if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+      std::size_t count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (std::size_t i = 0; i < count; ++i) {
+        int f;
+        std::memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+        fds_.push_back(f);
+      }
+    }
+    if (n == 0) return 1;
+    if (static_cast<std::size_t>(n) < sizeof bytes) return 0;
+  }
+  return 0;
+}
+
+void Channel::on_readable_rings() {
+  auto alive = alive_;
+  rx_->reader_wake();
+  const int r = drain_socket();
+  // Everything published comes first, even from a peer that has just left.
+  read_ring();
+  if (!*alive || closed_) return;
+  if (r != 0) {
+    closed_by_peer_ = true;
+    if (r == 1 && codec_->buffering()) {
       reading_ = false;
+      DecodeError err{make_error_code(errc::bad_message), "the channel ended inside a frame"};
       auto bad = cb_.bad_frame;
       if (bad) bad(err);
       if (!*alive) return;
-      finish_close(err.code);
-      return;
     }
-    if (static_cast<std::size_t>(n) < read_buf_.size()) return;  // drained for now
+    finish_close(r == 1 ? std::error_code{} : uv_error(r));
+    return;
   }
+  if (!queue_.empty() && !write_blocked_) flush_rings();  // woken because room was freed
+}
+
+void Channel::read_ring() {
+  while (reading_ && !closed_) {
+    const std::size_t n = rx_->read(read_buf_.data(), read_buf_.size());
+    if (n == 0) return;
+    if (rx_->writer_needs_wake()) wake_peer();
+    if (!deliver(read_buf_.data(), n)) return;
+  }
+}
+
+void Channel::wake_peer() {
+  // One byte makes the peer's socket readable. EAGAIN: unread bytes will wake it anyway; a peer
+  // that is gone shows up as the end of the socket.
+  const char b = 0;
+  ssize_t n;
+  do {
+    n = ::send(fd_, &b, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+}
+
+void Channel::flush_rings() {
+  bool wrote = false;
+  while (!queue_.empty() && !closed_) {
+    Pending& head = queue_.front();
+    if (head.fd >= 0) {
+      // Descriptors go first, on one byte of their own (up to 64 at once, in frame order); their
+      // frames follow through the ring, where the peer's take_fd() finds them already waiting.
+      int fds[max_fds_per_read];
+      int nfds = 0;
+      for (auto& p : queue_) {
+        if (nfds == max_fds_per_read) break;
+        if (p.fd >= 0) fds[nfds++] = p.fd;
+      }
+      char b = 0;
+      iovec iov{&b, 1};
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * max_fds_per_read)] = {};
+      msghdr mh{};
+      mh.msg_iov = &iov;
+      mh.msg_iovlen = 1;
+      mh.msg_control = control;
+      mh.msg_controllen = CMSG_SPACE(sizeof(int) * static_cast<std::size_t>(nfds));
+      cmsghdr* cm = CMSG_FIRSTHDR(&mh);
+      cm->cmsg_level = SOL_SOCKET;
+      cm->cmsg_type = SCM_RIGHTS;
+      cm->cmsg_len = CMSG_LEN(sizeof(int) * static_cast<std::size_t>(nfds));
+      std::memcpy(CMSG_DATA(cm), fds, sizeof(int) * static_cast<std::size_t>(nfds));
+      ssize_t n;
+      do {
+        n = ::sendmsg(fd_, &mh, MSG_NOSIGNAL);
+      } while (n < 0 && errno == EINTR);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        write_blocked_ = true;
+        break;
+      }
+      if (n < 0) {
+        if (errno == EPIPE || errno == ECONNRESET) closed_by_peer_ = true;
+        const std::error_code ec = uv_error(-errno);
+        while (!queue_.empty()) {
+          complete(std::move(queue_.front().cb), ec);
+          queue_.pop_front();
+        }
+        queued_bytes_ = 0;
+        if (ending_) finish_close(ec);
+        update_poll();
+        return;
+      }
+      int left = nfds;
+      for (auto& p : queue_) {
+        if (left == 0) break;
+        if (p.fd >= 0) {
+          p.fd = -1;
+          --left;
+        }
+      }
+    }
+    const std::size_t n = tx_->write(head.bytes.data() + head.offset, head.bytes.size() - head.offset);
+    if (n == 0) {
+      if (tx_->writer_wait()) break;  // full: the reader wakes us when it has made room
+      continue;
+    }
+    wrote = true;
+    queued_bytes_ -= n;
+    head.offset += n;
+    if (head.offset == head.bytes.size()) {
+      complete(std::move(head.cb), {});
+      queue_.pop_front();
+    }
+  }
+  if (wrote) {
+    write_blocked_ = false;
+    hot();
+    if (tx_->reader_needs_wake()) wake_peer();
+  }
+  if (queue_.empty() && ending_) {
+    finish_close({});
+    return;
+  }
+  update_poll();
 }
 
 void Channel::finish_close(std::error_code) {
@@ -388,6 +591,11 @@ void Channel::finish_close(std::error_code) {
   queued_bytes_ = 0;
   poll_.close();
   spin_.close();
+  prepare_.close();
+  check_.close();
+  tx_.reset();
+  rx_.reset();
+  rings_.reset();
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   auto end = std::move(cb_.end);

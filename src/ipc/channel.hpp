@@ -3,12 +3,14 @@
 #pragma once
 
 #include "ipc/codec.hpp"
+#include "ipc/ring.hpp"
 #include "uv/handle.hpp"
 
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
 
@@ -62,6 +64,12 @@ class Channel {
   // (up to 64). Only for a peer that matches descriptors to NODE_HANDLE frames in arrival order
   // (cppcluster does; libuv gives Node one descriptor per read).
   void set_descriptor_batching(bool on) { batch_fds_ = on; }
+  // Beyond Node: from now on the frames travel through shared-memory rings (ring.hpp) instead of
+  // the socket, which then carries only descriptors, wake-ups and the end of the channel; primary
+  // says which ring is whose. Both ends must switch before their first frame (before start()).
+  void use_rings(std::unique_ptr<RingPair> rings, bool primary);
+  // Whether frames travel through shared-memory rings.
+  bool uses_rings() const noexcept { return rings_ != nullptr; }
 
  private:
   struct Pending {
@@ -73,7 +81,13 @@ class Channel {
 
   static void on_poll(uv_poll_t* h, int status, int events);
   void on_readable();
+  bool deliver(const char* data, std::size_t n);  // feeds the codec; false once closed
+  void on_readable_rings();
+  void read_ring();
+  int drain_socket();  // collects descriptors, drops wake-up bytes; 0, or 1 at the end, or -errno
   void flush();
+  void flush_rings();
+  void wake_peer();
   void schedule_flush();
   void update_poll();
   void finish_close(std::error_code why);
@@ -103,6 +117,10 @@ class Channel {
   std::uint64_t last_active_ = 0;
   uv::Handle<uv_idle_t> spin_;  // active while busy-polling: the loop polls with timeout 0
   bool batch_fds_ = false;
+  std::unique_ptr<RingPair> rings_;
+  std::optional<Ring> tx_, rx_;
+  uv::Handle<uv_prepare_t> prepare_;  // before the loop sleeps: tell the writer to wake us
+  uv::Handle<uv_check_t> check_;      // after it wakes: no more wake-ups needed
 };
 
 }  // namespace cluster::ipc
