@@ -293,7 +293,8 @@ void Channel::flush() {
 void Channel::update_poll() {
   if (!poll_.valid() || closed_) return;
   int want = 0;
-  if (reading_) want |= UV_READABLE | UV_DISCONNECT;
+  // With rings, a writer waiting for room is woken through the socket, even once it has ended.
+  if (reading_ || (rings_ && !queue_.empty())) want |= UV_READABLE | UV_DISCONNECT;
   // With rings the socket is written only for descriptors: wait for it only when it was full.
   if (rings_ ? write_blocked_ : !queue_.empty()) want |= UV_WRITABLE;
   if (want == poll_events_) return;
