@@ -2,6 +2,9 @@
 // test-cluster-message.js, -worker-events.js, -worker-init.js, -send-handle-*.js.
 #include "support/test_support.hpp"
 
+#include "detail.hpp"
+#include "ipc/handle_wire.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -9,6 +12,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -226,10 +230,28 @@ TEST(Messaging, NonSocketHandleIsRefused) {
 
 WORKER_ROLE(idle2) { (void)worker(); }
 
-// Echoes, and first says whether the busy-poll variable reached (and was removed from) its
-// environment before main.
+namespace {
+
+// Whether this process still holds a descriptor of the IPC rings' memfd.
+bool ring_memfd_open() {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+    std::error_code rl;
+    if (std::filesystem::read_symlink(e.path(), rl).string().find("cppcluster-ipc-ring") != std::string::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+// Echoes, and first says whether the busy-poll and ring variables were removed from its
+// environment before main, whether its channel runs over the shared-memory rings, and whether
+// the rings' descriptor was closed once they were mapped.
 WORKER_ROLE(echo_spin) {
-  worker().send({{"env_left", std::getenv("CPPCLUSTER_IPC_BUSY_POLL_US") != nullptr}});
+  worker().send({{"env_left", std::getenv("CPPCLUSTER_IPC_BUSY_POLL_US") != nullptr ||
+                                  std::getenv("CPPCLUSTER_IPC_RING_FD") != nullptr},
+                 {"rings", detail::WorkerAccess::target(worker())->channel().uses_rings()},
+                 {"ring_fd_open", ring_memfd_open()}});
   worker().on(ev::message, [](const Message& m) {
     if (m == "bye") {
       worker().disconnect();
@@ -242,18 +264,20 @@ WORKER_ROLE(echo_spin) {
 namespace {
 
 // Verifies ipc_busy_poll_us (beyond Node): a ping-pong of 2000 messages arrives complete and in
-// order with both ends busy-polling, the worker's environment no longer holds the variable, and
-// the polling does not keep the loop alive once the worker is gone (run_loop returns).
+// order with both ends busy-polling over the shared-memory rings (the worker is this program),
+// the worker's environment no longer holds the variables nor the rings' descriptor, and the
+// polling does not keep the loop alive once the worker is gone (run_loop returns).
 TEST(Messaging, BusyPollPingPong) {
   setup_primary({.ipc_busy_poll_us = 200});
   constexpr int n = 2000;
   int next = 0;
   std::vector<int> got;
-  Message env_left;
+  Message hello;
   auto w = fork_role("echo_spin");
+  const bool primary_rings = detail::WorkerAccess::target(*w)->channel().uses_rings();
   w->on(ev::message, [&](const Message& m) {
     if (m.is_object()) {
-      env_left = m["env_left"];
+      hello = m;
       w->send(next++);
       return;
     }
@@ -267,7 +291,8 @@ TEST(Messaging, BusyPollPingPong) {
   int code = -1;
   w->on(ev::exit, [&](int c, std::string_view) { code = c; });
   run_loop();
-  EXPECT_EQ(env_left, false);
+  EXPECT_TRUE(primary_rings);
+  EXPECT_EQ(hello, (Message{{"env_left", false}, {"rings", true}, {"ring_fd_open", false}}));
   ASSERT_EQ(got.size(), static_cast<std::size_t>(n));
   for (int i = 0; i < n; ++i) ASSERT_EQ(got[i], i);
   EXPECT_EQ(code, 0);

@@ -5,6 +5,9 @@
 #include "net_test_client.hpp"
 #include "support/test_support.hpp"
 
+#include "detail.hpp"
+#include "ipc/handle_wire.hpp"
+
 #include <cluster/net.hpp>
 
 #include <fcntl.h>
@@ -154,6 +157,32 @@ TEST(NetFailover, RefusedConnectionsGoToAnotherWorker) {
   });
   run_loop();
   EXPECT_EQ(replies, (std::map<std::string, int>{{"worker 2\n", n}}));
+}
+
+// Verifies the hand-off over busy-polling shared-memory rings (beyond Node; the descriptors ride
+// the socket beside frames that travel through memory): every client is answered by one of the
+// two workers, and both channels really run over the rings.
+TEST(NetFailover, BusyPollRingsCarryHandOffs) {
+  if (!net_test::use_policy(sched_rr)) GTEST_SKIP() << "the policy is frozen in this process";
+  setup_primary({.ipc_busy_poll_us = 200});
+  constexpr int n = 40;
+  int listening = 0;
+  std::map<std::string, int> replies;
+  std::unique_ptr<net_test::ClientThreads> clients;
+  auto a = fork_role("net_rr_worker");
+  auto b = fork_role("net_rr_worker");
+  const bool rings = detail::WorkerAccess::target(*a)->channel().uses_rings() &&
+                     detail::WorkerAccess::target(*b)->channel().uses_rings();
+  on(ev::listening, [&](Worker&, const Address& addr) {
+    if (++listening != 2) return;
+    clients = std::make_unique<net_test::ClientThreads>();
+    clients->start(requests(addr.port, n), 4, [&](std::size_t, const std::string& r) { ++replies[r]; },
+                   [] { cluster::disconnect(); });
+  });
+  run_loop();
+  EXPECT_TRUE(rings);
+  EXPECT_EQ(replies["worker 1\n"] + replies["worker 2\n"], n);
+  EXPECT_EQ(replies.size(), 2u) << "only the two workers answer, both of them";
 }
 
 // Verifies that when the last worker of a server dies, the connections still queued or in flight
