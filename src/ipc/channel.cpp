@@ -485,7 +485,10 @@ void Channel::on_readable_rings() {
 void Channel::read_ring() {
   while (reading_ && !closed_) {
     const std::size_t n = rx_->read(read_buf_.data(), read_buf_.size());
-    if (n == 0) return;
+    if (n == 0) {
+      if (!rx_->intact()) ring_broken();
+      return;
+    }
     if (rx_->writer_needs_wake()) wake_peer();
     if (!deliver(read_buf_.data(), n)) return;
   }
@@ -503,7 +506,7 @@ void Channel::wake_peer() {
 
 void Channel::flush_rings() {
   bool wrote = false;
-  while (!queue_.empty() && !closed_) {
+  while (!queue_.empty() && !closed_ && !ring_broken_) {
     Pending& head = queue_.front();
     if (head.fd >= 0) {
       // Descriptors go first, on one byte of their own (up to 64 at once, in frame order); their
@@ -558,6 +561,10 @@ void Channel::flush_rings() {
     }
     const std::size_t n = tx_->write(head.bytes.data() + head.offset, head.bytes.size() - head.offset);
     if (n == 0) {
+      if (!tx_->intact()) {
+        ring_broken();
+        break;
+      }
       if (tx_->writer_wait()) break;  // full: the reader wakes us when it has made room
       continue;
     }
@@ -579,6 +586,21 @@ void Channel::flush_rings() {
     return;
   }
   update_poll();
+}
+
+void Channel::ring_broken() {
+  // Reported on the next tick, as a bad frame is: this may be inside a write() of the user's.
+  if (ring_broken_) return;
+  ring_broken_ = true;
+  reading_ = false;
+  auto alive = alive_;
+  uv::next_tick([this, alive] {
+    if (!*alive || closed_) return;
+    DecodeError err{make_error_code(errc::bad_message), "the peer wrote impossible positions into the shared-memory ring"};
+    auto bad = cb_.bad_frame;
+    if (bad) bad(err);
+    if (*alive) finish_close(err.code);
+  });
 }
 
 void Channel::finish_close(std::error_code) {

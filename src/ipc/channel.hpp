@@ -88,6 +88,7 @@ class Channel {
   void flush();
   void flush_rings();
   void wake_peer();
+  void ring_broken();  // the peer wrote garbage into the rings: a bad frame, then closed
   void schedule_flush();
   void update_poll();
   void finish_close(std::error_code why);
@@ -119,6 +120,7 @@ class Channel {
   bool batch_fds_ = false;
   std::unique_ptr<RingPair> rings_;
   std::optional<Ring> tx_, rx_;
+  bool ring_broken_ = false;
   uv::Handle<uv_prepare_t> prepare_;  // before the loop sleeps: tell the writer to wake us
   uv::Handle<uv_check_t> check_;      // after it wakes: no more wake-ups needed
 };

@@ -28,6 +28,7 @@ constexpr std::size_t total_bytes(std::size_t capacity) { return layout_bytes + 
 std::size_t Ring::write(const char* p, std::size_t n) {
   const std::uint64_t tail = h_->tail.load(std::memory_order_relaxed);  // ours alone
   const std::uint64_t head = h_->head.load(std::memory_order_acquire);
+  if (tail - head > cap_) return 0;  // broken by the peer
   n = std::min<std::size_t>(n, cap_ - static_cast<std::size_t>(tail - head));
   if (n == 0) return 0;
   const std::size_t pos = static_cast<std::size_t>(tail % cap_);
@@ -41,6 +42,7 @@ std::size_t Ring::write(const char* p, std::size_t n) {
 std::size_t Ring::read(char* out, std::size_t max) {
   const std::uint64_t head = h_->head.load(std::memory_order_relaxed);  // ours alone
   const std::uint64_t tail = h_->tail.load(std::memory_order_acquire);
+  if (tail - head > cap_) return 0;  // broken by the peer
   const std::size_t n = std::min<std::size_t>(max, static_cast<std::size_t>(tail - head));
   if (n == 0) return 0;
   const std::size_t pos = static_cast<std::size_t>(head % cap_);
@@ -53,6 +55,10 @@ std::size_t Ring::read(char* out, std::size_t max) {
 
 bool Ring::readable() const {
   return h_->tail.load(std::memory_order_seq_cst) != h_->head.load(std::memory_order_relaxed);
+}
+
+bool Ring::intact() const {
+  return h_->tail.load(std::memory_order_seq_cst) - h_->head.load(std::memory_order_seq_cst) <= cap_;
 }
 
 bool Ring::reader_sleep() {

@@ -6,6 +6,9 @@
 // read), one-byte wake-ups for a reader that went to sleep or a writer waiting for room, and the
 // end of the channel.
 //
+// The peer is not trusted: whatever it writes to the shared positions, this side never copies
+// outside its own mapping (a bad position reads as a broken ring, see intact()).
+//
 // Each ring is single-producer single-consumer. The sleeping/waiting flags follow the event-count
 // pattern: the side about to sleep sets its flag and checks the ring again; the other side
 // publishes and then checks the flag (both sequentially consistent), so one of them always sees
@@ -37,6 +40,11 @@ class Ring {
   std::size_t read(char* out, std::size_t max);
   // Whether published bytes wait to be read (a sequentially consistent look).
   bool readable() const;
+  // False once the positions in shared memory are impossible (the peer wrote garbage there):
+  // read() and write() then move nothing, and the channel treats it as a bad frame.
+  bool intact() const;
+  // The shared header (a test writes garbage there to play a hostile peer).
+  Header* header() noexcept { return h_; }
 
   // The reader is about to sleep: true if it may (nothing to read), else it stays awake.
   bool reader_sleep();

@@ -82,6 +82,26 @@ TEST(IpcRing, AttachRefusesOtherFiles) {
   ::close(p[1]);
 }
 
+// Verifies a ring whose shared positions a hostile peer set to impossible values moves nothing
+// (no copy outside the mapping) and says it is broken.
+TEST(IpcRing, ImpossiblePositionsMoveNothing) {
+  auto a = RingPair::create(64);
+  ASSERT_TRUE(a);
+  auto tx = a->tx(true);
+  auto rx = a->rx(false);
+  ASSERT_EQ(tx.write("abc", 3), 3u);
+  EXPECT_TRUE(tx.intact());
+  char buf[256];
+  tx.header()->tail.store(1u << 20);  // "published" far more than the ring holds
+  EXPECT_FALSE(rx.intact());
+  EXPECT_EQ(rx.read(buf, sizeof buf), 0u);
+  tx.header()->tail.store(3);
+  tx.header()->head.store(10);  // "consumed" more than was published
+  EXPECT_FALSE(tx.intact());
+  EXPECT_EQ(tx.write(buf, sizeof buf), 0u);
+  EXPECT_FALSE(tx.writer_wait() && tx.intact());
+}
+
 // A TCP socket bound to a loopback port of the kernel's choosing; port() tells it apart.
 int bound_socket() {
   int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -177,6 +197,41 @@ TEST(IpcRing, ChannelsKeepOrderSizesAndDescriptors) {
   ASSERT_EQ(at_primary.size(), static_cast<std::size_t>(n));  // read before it ended
   for (int i = 0; i < n; ++i) ASSERT_EQ(at_primary[i]["j"], i);
   for (int s : sockets) ::close(s);
+}
+
+}  // namespace
+
+namespace {
+
+// Verifies a peer that writes garbage into the rings' positions is a bad frame on this side
+// (errc::bad_message) and the channel closes, without reading or writing outside the rings.
+TEST(IpcRing, HostilePositionsCloseTheChannel) {
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  auto rings = RingPair::create(4096);
+  ASSERT_TRUE(rings);
+  auto hostile = RingPair::attach(rings->fd());
+  ASSERT_TRUE(hostile);
+  rings->close_fd();
+  Channel primary(sv[0], Serialization::json, 1 << 20);
+  primary.use_rings(std::move(rings), true);
+  std::error_code bad;
+  int messages = 0;
+  primary.start({[&](Message&&) { ++messages; }, [&](const ipc::DecodeError& e) { bad = e.code; }, nullptr, nullptr});
+  // The worker's ring says it published 1 MiB, then the worker wakes the primary.
+  hostile->tx(false).header()->tail.store(1u << 20);
+  const char b = 0;
+  ASSERT_EQ(::write(sv[1], &b, 1), 1);
+  const auto loop = cluster::loop();
+  const uint64_t deadline = uv_now(loop) + 20000;
+  while (!primary.closed() && uv_now(loop) < deadline) {
+    uv_run(loop, UV_RUN_ONCE);
+    uv_update_time(loop);
+  }
+  EXPECT_TRUE(primary.closed());
+  EXPECT_EQ(bad, make_error_code(errc::bad_message));
+  EXPECT_EQ(messages, 0);
+  ::close(sv[1]);
 }
 
 }  // namespace
