@@ -209,14 +209,15 @@ std::unique_ptr<ChildProcess> create_worker_process(int id, const Env& env) {
     if (eq == std::string::npos) continue;
     vars[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
-  // Channel variables of our own parent must not leak into the worker.
+  for (const auto& [k, v] : env) vars[k] = v;
+  // The channel's variables are ours alone, whatever this process's environment (our own
+  // parent's channel) or env says; the spawn adds the channel's and the rings' descriptors.
+  vars[wire::env_unique_id] = std::to_string(id);
   vars.erase(wire::env_channel_fd);
   vars.erase(wire::env_serialization);
   vars.erase(wire::env_busy_poll);
   vars.erase(wire::env_ring_fd);
   if (s.ipc_busy_poll_us.value_or(0)) vars[wire::env_busy_poll] = std::to_string(*s.ipc_busy_poll_us);
-  for (const auto& [k, v] : env) vars[k] = v;
-  vars[wire::env_unique_id] = std::to_string(id);
 
   std::vector<std::string> exec_argv = s.exec_argv.value_or(std::vector<std::string>{});
   if (using_inspector(exec_argv)) {

@@ -104,7 +104,11 @@ void Channel::unref() {
 
 int Channel::take_fd() {
   // With rings the descriptor was sent before its frame was published: it is in the socket.
-  if (fds_.empty() && rings_ && !closed_) drain_socket();
+  if (fds_.empty() && rings_ && !closed_) {
+    drain_socket();
+    // A byte saying the peer made room may have been read with it: try the queue again.
+    if (!queue_.empty() && !write_blocked_) schedule_flush();
+  }
   if (fds_.empty()) return -1;
   int f = fds_.front();
   fds_.pop_front();
@@ -324,7 +328,7 @@ void Channel::on_poll(uv_poll_t* h, int status, int events) {
   if (events & UV_WRITABLE) {
     self->write_blocked_ = false;
     self->flush();
-    if (!*alive) return;
+    if (!*alive || self->closed_) return;  // an ending channel may have finished closing
   }
   if (events & (UV_READABLE | UV_DISCONNECT)) self->on_readable();
 }
@@ -414,8 +418,7 @@ void Channel::use_rings(std::unique_ptr<RingPair> rings, bool primary) {
       if (!self || !self->reading_ || self->closed_) return;
       if (self->spin_.valid() && uv_is_active(self->spin_.base())) return;  // not going to sleep
       if (self->rx_->reader_sleep()) return;
-      uv::CallbackScope scope;  // published meanwhile: read it instead of sleeping
-      self->read_ring();
+      self->read_later();  // published meanwhile: the loop does not sleep, the next turn reads
     });
     uv_unref(prepare_.base());
   }
@@ -461,6 +464,7 @@ int Channel::drain_socket() {
 }
 
 void Channel::on_readable_rings() {
+  if (closed_) return;
   auto alive = alive_;
   rx_->reader_wake();
   const int r = drain_socket();
@@ -483,7 +487,8 @@ void Channel::on_readable_rings() {
 }
 
 void Channel::read_ring() {
-  while (reading_ && !closed_) {
+  // Bounded like a socket read, so a peer that keeps the ring full cannot hold the loop.
+  for (int round = 0; round < max_reads_per_wakeup && reading_ && !closed_; ++round) {
     const std::size_t n = rx_->read(read_buf_.data(), read_buf_.size());
     if (n == 0) {
       if (!rx_->intact()) ring_broken();
@@ -492,6 +497,23 @@ void Channel::read_ring() {
     if (rx_->writer_needs_wake()) wake_peer();
     if (!deliver(read_buf_.data(), n)) return;
   }
+  if (reading_ && !closed_ && rx_->readable()) read_later();
+}
+
+void Channel::read_later() {
+  // An active idle handle makes the loop poll without sleeping; its turn reads the ring.
+  if (!again_.valid()) {
+    if (uv_idle_init(uv::loop(), again_.get()) != 0) return;
+    again_.initialized();
+    again_.get()->data = this;
+  }
+  uv_idle_start(again_.get(), [](uv_idle_t* h) {
+    uv_idle_stop(h);
+    auto* self = static_cast<Channel*>(h->data);
+    if (!self || self->closed_) return;
+    uv::CallbackScope scope;
+    self->read_ring();
+  });
 }
 
 void Channel::wake_peer() {
@@ -614,6 +636,7 @@ void Channel::finish_close(std::error_code) {
   queued_bytes_ = 0;
   poll_.close();
   spin_.close();
+  again_.close();
   prepare_.close();
   check_.close();
   tx_.reset();

@@ -84,6 +84,7 @@ class Channel {
   bool deliver(const char* data, std::size_t n);  // feeds the codec; false once closed
   void on_readable_rings();
   void read_ring();
+  void read_later();  // frames wait in the ring: read them on the next loop turn
   int drain_socket();  // collects descriptors, drops wake-up bytes; 0, or 1 at the end, or -errno
   void flush();
   void flush_rings();
@@ -123,6 +124,7 @@ class Channel {
   bool ring_broken_ = false;
   uv::Handle<uv_prepare_t> prepare_;  // before the loop sleeps: tell the writer to wake us
   uv::Handle<uv_check_t> check_;      // after it wakes: no more wake-ups needed
+  uv::Handle<uv_idle_t> again_;       // active while frames wait in the ring unread
 };
 
 }  // namespace cluster::ipc

@@ -265,7 +265,8 @@ namespace {
 
 // Verifies ipc_busy_poll_us (beyond Node): a ping-pong of 2000 messages arrives complete and in
 // order with both ends busy-polling over the shared-memory rings (the worker is this program),
-// the worker's environment no longer holds the variables nor the rings' descriptor, and the
+// the worker's environment no longer holds the variables nor the rings' descriptor (values given
+// in fork's env do not override them), and the
 // polling does not keep the loop alive once the worker is gone (run_loop returns).
 TEST(Messaging, BusyPollPingPong) {
   setup_primary({.ipc_busy_poll_us = 200});
@@ -273,7 +274,8 @@ TEST(Messaging, BusyPollPingPong) {
   int next = 0;
   std::vector<int> got;
   Message hello;
-  auto w = fork_role("echo_spin");
+  // The channel's variables cannot be overridden through fork's env.
+  auto w = fork_role("echo_spin", {{"CPPCLUSTER_IPC_BUSY_POLL_US", "0"}, {"CPPCLUSTER_IPC_RING_FD", "0"}});
   const bool primary_rings = detail::WorkerAccess::target(*w)->channel().uses_rings();
   w->on(ev::message, [&](const Message& m) {
     if (m.is_object()) {

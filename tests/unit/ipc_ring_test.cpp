@@ -235,3 +235,51 @@ TEST(IpcRing, HostilePositionsCloseTheChannel) {
 }
 
 }  // namespace
+
+namespace {
+
+// Verifies an ending channel whose socket is full (descriptors waiting) closes cleanly when the
+// peer leaves: the failed write finishes the close and nothing reads the unmapped rings after.
+TEST(IpcRing, EndingChannelWhosePeerLeavesClosesCleanly) {
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  auto rings = RingPair::create(4096);
+  ASSERT_TRUE(rings);
+  rings->close_fd();
+  Channel primary(sv[0], Serialization::json, 1 << 20);
+  primary.use_rings(std::move(rings), true);
+  primary.start({[](Message&&) {}, [](const ipc::DecodeError&) {}, nullptr, nullptr});
+  // Fill the socket (the peer reads nothing), so the descriptor below cannot leave.
+  const std::string junk(4096, 'x');
+  int guard = 0;
+  while (::send(primary.fd(), junk.data(), junk.size(), MSG_DONTWAIT) > 0 && ++guard < 100000) {
+  }
+  int carried = bound_socket();
+  std::error_code outcome;
+  bool called = false;
+  primary.write({{"cmd", "NODE_HANDLE"}}, carried, [&](std::error_code ec) {
+    called = true;
+    outcome = ec;
+  });
+  const auto loop = cluster::loop();
+  uv_run(loop, UV_RUN_NOWAIT);  // the flush meets a full socket
+  ASSERT_GT(primary.write_queue_size(), 0u);
+  primary.end();
+  ASSERT_FALSE(primary.closed());
+  // The peer reads everything and leaves: the socket is writable again and hung up at once.
+  char sink[4096];
+  while (::recv(sv[1], sink, sizeof sink, MSG_DONTWAIT) > 0 && ++guard < 200000) {
+  }
+  ::close(sv[1]);
+  const uint64_t deadline = uv_now(loop) + 20000;
+  while (!(primary.closed() && called) && uv_now(loop) < deadline) {
+    uv_run(loop, UV_RUN_ONCE);
+    uv_update_time(loop);
+  }
+  EXPECT_TRUE(primary.closed());
+  EXPECT_TRUE(called);
+  EXPECT_TRUE(outcome);  // it never left
+  ::close(carried);
+}
+
+}  // namespace
