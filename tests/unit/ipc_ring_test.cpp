@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -102,6 +103,16 @@ TEST(IpcRing, ImpossiblePositionsMoveNothing) {
   EXPECT_FALSE(tx.writer_wait() && tx.intact());
 }
 
+// Runs the loop until done() or 20 s (a stuck test fails instead of hanging).
+void run_until(const std::function<bool()>& done) {
+  const auto loop = cluster::loop();
+  const uint64_t deadline = uv_now(loop) + 20000;
+  while (!done() && uv_now(loop) < deadline) {
+    uv_run(loop, UV_RUN_ONCE);
+    uv_update_time(loop);
+  }
+}
+
 // A TCP socket bound to a loopback port of the kernel's choosing; port() tells it apart.
 int bound_socket() {
   int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -169,14 +180,6 @@ TEST(IpcRing, ChannelsKeepOrderSizesAndDescriptors) {
     primary.write(m, fd, nullptr);
     worker.write({{"j", i}}, -1, nullptr);
   }
-  const auto loop = cluster::loop();
-  const uint64_t deadline = uv_now(loop) + 20000;
-  auto run_until = [&](auto done) {
-    while (!done() && uv_now(loop) < deadline) {
-      uv_run(loop, UV_RUN_ONCE);
-      uv_update_time(loop);
-    }
-  };
   run_until([&] { return at_primary.size() == static_cast<std::size_t>(n); });
   // The last frames are still on their way to the worker: they are flushed first, then the end.
   primary.write({{"i", n}}, -1, nullptr);
@@ -199,9 +202,6 @@ TEST(IpcRing, ChannelsKeepOrderSizesAndDescriptors) {
   for (int s : sockets) ::close(s);
 }
 
-}  // namespace
-
-namespace {
 
 // Verifies a peer that writes garbage into the rings' positions is a bad frame on this side
 // (errc::bad_message) and the channel closes, without reading or writing outside the rings.
@@ -222,21 +222,13 @@ TEST(IpcRing, HostilePositionsCloseTheChannel) {
   hostile->tx(false).header()->tail.store(1u << 20);
   const char b = 0;
   ASSERT_EQ(::write(sv[1], &b, 1), 1);
-  const auto loop = cluster::loop();
-  const uint64_t deadline = uv_now(loop) + 20000;
-  while (!primary.closed() && uv_now(loop) < deadline) {
-    uv_run(loop, UV_RUN_ONCE);
-    uv_update_time(loop);
-  }
+  run_until([&] { return primary.closed(); });
   EXPECT_TRUE(primary.closed());
   EXPECT_EQ(bad, make_error_code(errc::bad_message));
   EXPECT_EQ(messages, 0);
   ::close(sv[1]);
 }
 
-}  // namespace
-
-namespace {
 
 // Verifies an ending channel whose socket is full (descriptors waiting) closes cleanly when the
 // peer leaves: the failed write finishes the close and nothing reads the unmapped rings after.
@@ -261,8 +253,7 @@ TEST(IpcRing, EndingChannelWhosePeerLeavesClosesCleanly) {
     called = true;
     outcome = ec;
   });
-  const auto loop = cluster::loop();
-  uv_run(loop, UV_RUN_NOWAIT);  // the flush meets a full socket
+  uv_run(cluster::loop(), UV_RUN_NOWAIT);  // the flush meets a full socket
   ASSERT_GT(primary.write_queue_size(), 0u);
   primary.end();
   ASSERT_FALSE(primary.closed());
@@ -271,11 +262,7 @@ TEST(IpcRing, EndingChannelWhosePeerLeavesClosesCleanly) {
   while (::recv(sv[1], sink, sizeof sink, MSG_DONTWAIT) > 0 && ++guard < 200000) {
   }
   ::close(sv[1]);
-  const uint64_t deadline = uv_now(loop) + 20000;
-  while (!(primary.closed() && called) && uv_now(loop) < deadline) {
-    uv_run(loop, UV_RUN_ONCE);
-    uv_update_time(loop);
-  }
+  run_until([&] { return primary.closed() && called; });
   EXPECT_TRUE(primary.closed());
   EXPECT_TRUE(called);
   EXPECT_TRUE(outcome);  // it never left
