@@ -7,6 +7,9 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -263,42 +266,100 @@ WORKER_ROLE(echo_spin) {
 
 namespace {
 
-// Verifies ipc_busy_poll_us (beyond Node): a ping-pong of 2000 messages arrives complete and in
-// order with both ends busy-polling over the shared-memory rings (the worker is this program),
-// the worker's environment no longer holds the variables nor the rings' descriptor (values given
-// in fork's env do not override them), and the
-// polling does not keep the loop alive once the worker is gone (run_loop returns).
-TEST(Messaging, BusyPollPingPong) {
-  setup_primary({.ipc_busy_poll_us = 200});
-  constexpr int n = 2000;
+struct PingPong {
+  bool primary_rings = false;  // the primary's end of the channel runs over the rings
+  Message hello;               // what echo_spin said first
+  std::vector<int> got;        // the echoes, in arrival order
+  int code = -1;               // the worker's exit code
+};
+
+// Forks echo_spin with env, plays n rounds of ping-pong with it, then lets it leave.
+PingPong ping_pong(int n, Env env) {
+  PingPong r;
   int next = 0;
-  std::vector<int> got;
-  Message hello;
-  // The channel's variables cannot be overridden through fork's env.
-  auto w = fork_role("echo_spin", {{"CPPCLUSTER_IPC_BUSY_POLL_US", "0"}, {"CPPCLUSTER_IPC_RING_FD", "0"}});
-  const bool primary_rings = detail::WorkerAccess::target(*w)->channel().uses_rings();
+  auto w = fork_role("echo_spin", std::move(env));
+  r.primary_rings = detail::WorkerAccess::target(*w)->channel().uses_rings();
   w->on(ev::message, [&](const Message& m) {
     if (m.is_object()) {
-      hello = m;
+      r.hello = m;
       w->send(next++);
       return;
     }
-    got.push_back(m.get<int>());
-    if (next < n) {
-      w->send(next++);
-    } else {
-      w->send("bye");
-    }
+    r.got.push_back(m.get<int>());
+    w->send(next < n ? Message(next++) : Message("bye"));
   });
-  int code = -1;
-  w->on(ev::exit, [&](int c, std::string_view) { code = c; });
+  w->on(ev::exit, [&](int c, std::string_view) { r.code = c; });
   run_loop();
-  EXPECT_TRUE(primary_rings);
-  EXPECT_EQ(hello, (Message{{"env_left", false}, {"rings", true}, {"ring_fd_open", false}}));
-  ASSERT_EQ(got.size(), static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) ASSERT_EQ(got[i], i);
-  EXPECT_EQ(code, 0);
+  return r;
+}
+
+// Verifies ipc_busy_poll_us (beyond Node): a ping-pong of 2000 messages arrives complete and in
+// order with both ends busy-polling over the shared-memory rings (the worker is this program),
+// the worker's environment no longer holds the variables nor the rings' descriptor (values given
+// in fork's env do not override them), and the polling does not keep the loop alive once the
+// worker is gone (run_loop returns).
+TEST(Messaging, BusyPollPingPong) {
+  setup_primary({.ipc_busy_poll_us = 200});
+  constexpr int n = 2000;
+  auto r = ping_pong(n, {{"CPPCLUSTER_IPC_BUSY_POLL_US", "0"}, {"CPPCLUSTER_IPC_RING_FD", "0"}});
+  EXPECT_TRUE(r.primary_rings);
+  EXPECT_EQ(r.hello, (Message{{"env_left", false}, {"rings", true}, {"ring_fd_open", false}}));
+  ASSERT_EQ(r.got.size(), static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) ASSERT_EQ(r.got[i], i);
+  EXPECT_EQ(r.code, 0);
   EXPECT_THROW(setup_primary({.ipc_busy_poll_us = 2000000}), std::invalid_argument);
+}
+
+// Verifies that when the primary cannot make the rings (here the memfd cannot grow past
+// RLIMIT_FSIZE), the busy-polling channel carries its frames on the socket instead.
+TEST(Messaging, BusyPollWithoutRingsUsesTheSocket) {
+  setup_primary({.ipc_busy_poll_us = 200});
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  ::signal(SIGXFSZ, SIG_IGN);  // ftruncate then fails with EFBIG instead of killing us
+  rlimit small = old;
+  small.rlim_cur = 4096;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  constexpr int n = 300;
+  auto r = ping_pong(n, {});  // the worker inherits the limit too; it writes no files
+  ::setrlimit(RLIMIT_FSIZE, &old);
+  EXPECT_FALSE(r.primary_rings);
+  EXPECT_EQ(r.hello, (Message{{"env_left", false}, {"rings", false}, {"ring_fd_open", false}}));
+  ASSERT_EQ(r.got.size(), static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) ASSERT_EQ(r.got[i], i);
+  EXPECT_EQ(r.code, 0);
+}
+
+// Verifies that a worker given something that is not the rings says why on stderr and exits 1
+// before its main, instead of running with a channel it cannot read.
+TEST(Messaging, WorkerThatCannotMapTheRingsSaysWhyAndExits) {
+  int sv[2], not_rings[2], err[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  ASSERT_EQ(::pipe2(not_rings, O_CLOEXEC), 0);
+  ASSERT_EQ(::pipe2(err, O_CLOEXEC), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::dup2(sv[1], 3);
+    ::dup2(not_rings[0], 4);
+    ::dup2(err[1], 2);
+    ::setenv("NODE_UNIQUE_ID", "1", 1);
+    ::setenv("NODE_CHANNEL_FD", "3", 1);
+    ::setenv("CPPCLUSTER_IPC_BUSY_POLL_US", "50", 1);
+    ::setenv("CPPCLUSTER_IPC_RING_FD", "4", 1);
+    ::setenv("CPPCLUSTER_TEST_ROLE", "idle2", 1);
+    ::execl("/proc/self/exe", "process_tests", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(err[1]);
+  std::string said;
+  char buf[512];
+  for (ssize_t k; (k = ::read(err[0], buf, sizeof buf)) > 0;) said.append(buf, static_cast<std::size_t>(k));
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << "status " << status;
+  EXPECT_NE(said.find("cannot map the IPC rings"), std::string::npos) << said;
+  for (int f : {sv[0], sv[1], not_rings[0], not_rings[1], err[0]}) ::close(f);
 }
 
 }  // namespace
