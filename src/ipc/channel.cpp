@@ -104,11 +104,7 @@ void Channel::unref() {
 
 int Channel::take_fd() {
   // With rings the descriptor was sent before its frame was published: it is in the socket.
-  if (fds_.empty() && rings_ && !closed_) {
-    drain_socket();
-    // A byte saying the peer made room may have been read with it: try the queue again.
-    if (!queue_.empty() && !write_blocked_) schedule_flush();
-  }
+  if (fds_.empty() && rings_ && !closed_) drain_socket();
   if (fds_.empty()) return -1;
   int f = fds_.front();
   fds_.pop_front();
@@ -320,9 +316,7 @@ void Channel::on_poll(uv_poll_t* h, int status, int events) {
     // libuv reports POLLERR as UV_EBADF: the socket has an error (the peer closed it with data
     // unread, ECONNRESET). What the peer wrote before that is still readable: read it first.
     if (self->reading_) self->on_readable();
-    if (!*alive) return;
-    self->closed_by_peer_ = true;
-    self->finish_close(uv_error(status));
+    if (*alive) self->peer_ended(uv_error(status));
     return;
   }
   if (events & UV_WRITABLE) {
@@ -338,50 +332,61 @@ void Channel::on_readable() {
     on_readable_rings();
     return;
   }
-  auto alive = alive_;
   for (int round = 0; round < max_reads_per_wakeup && reading_ && !closed_; ++round) {
-    iovec iov{read_buf_.data(), read_buf_.size()};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * max_fds_per_read)];
-    msghdr mh{};
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = control;
-    mh.msg_controllen = sizeof control;
-    ssize_t n;
-    do {
-      n = ::recvmsg(fd_, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      closed_by_peer_ = true;  // ECONNRESET and the like: the socket is unusable both ways
-      finish_close(uv_error(-errno));
-      return;
-    }
-    for (cmsghdr* cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-      if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
-      std::size_t count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (std::size_t i = 0; i < count; ++i) {
-        int f;
-        std::memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-        fds_.push_back(f);
-      }
-    }
-    if (n == 0) {
-      closed_by_peer_ = true;
-      if (codec_->buffering()) {
-        // The peer left in the middle of a frame: that message is lost, which is an error.
-        reading_ = false;
-        DecodeError err{make_error_code(errc::bad_message), "the channel ended inside a frame"};
-        auto bad = cb_.bad_frame;
-        if (bad) bad(err);
-        if (!*alive) return;
-      }
-      finish_close({});
+    const ssize_t n = receive(read_buf_.data(), read_buf_.size());
+    if (n == -EAGAIN) return;
+    if (n <= 0) {
+      // The end, or ECONNRESET and the like: the socket is unusable both ways.
+      peer_ended(n == 0 ? std::error_code{} : uv_error(static_cast<int>(n)));
       return;
     }
     if (!deliver(read_buf_.data(), static_cast<std::size_t>(n))) return;
     if (static_cast<std::size_t>(n) < read_buf_.size()) return;  // drained for now
   }
+}
+
+ssize_t Channel::receive(char* buf, std::size_t len) {
+  iovec iov{buf, len};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * max_fds_per_read)];
+  msghdr mh{};
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = control;
+  mh.msg_controllen = sizeof control;
+  ssize_t n;
+  do {
+    n = ::recvmsg(fd_, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+  for (cmsghdr* cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+    if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+    std::size_t count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (std::size_t i = 0; i < count; ++i) {
+      int f;
+      std::memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+      fds_.push_back(f);
+    }
+  }
+  return n;
+}
+
+void Channel::peer_ended(std::error_code ec) {
+  if (closed_) return;
+  closed_by_peer_ = true;
+  // The peer left in the middle of a frame: that message is lost, which is an error.
+  if (!ec && codec_->buffering() &&
+      !report_bad({make_error_code(errc::bad_message), "the channel ended inside a frame"})) {
+    return;
+  }
+  finish_close(ec);
+}
+
+bool Channel::report_bad(const DecodeError& err) {
+  reading_ = false;
+  auto alive = alive_;
+  auto bad = cb_.bad_frame;
+  if (bad) bad(err);
+  return *alive;
 }
 
 bool Channel::deliver(const char* data, std::size_t n) {
@@ -395,11 +400,7 @@ bool Channel::deliver(const char* data, std::size_t n) {
                          err);
   if (!*alive) return false;
   if (!ok && !closed_) {
-    reading_ = false;
-    auto bad = cb_.bad_frame;
-    if (bad) bad(err);
-    if (!*alive) return false;
-    finish_close(err.code);
+    if (report_bad(err)) finish_close(err.code);
     return false;
   }
   return !closed_;
@@ -434,56 +435,30 @@ void Channel::use_rings(std::unique_ptr<RingPair> rings, bool primary) {
 }
 
 int Channel::drain_socket() {
+  int result = 0;
+  bool got = false;
   for (int round = 0; round < max_reads_per_wakeup; ++round) {
     char bytes[256];  // wake-up bytes and the bytes descriptors ride on: read and dropped
-    iovec iov{bytes, sizeof bytes};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * max_fds_per_read)];
-    msghdr mh{};
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = control;
-    mh.msg_controllen = sizeof control;
-    ssize_t n;
-    do {
-      n = ::recvmsg(fd_, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
-    for (cmsghdr* cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-      if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
-      std::size_t count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (std::size_t i = 0; i < count; ++i) {
-        int f;
-        std::memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-        fds_.push_back(f);
-      }
+    const ssize_t n = receive(bytes, sizeof bytes);
+    if (n <= 0) {
+      result = n == 0 ? 1 : n == -EAGAIN ? 0 : static_cast<int>(n);
+      break;
     }
-    if (n == 0) return 1;
-    if (static_cast<std::size_t>(n) < sizeof bytes) return 0;
+    got = true;
+    if (static_cast<std::size_t>(n) < sizeof bytes) break;
   }
-  return 0;
+  // Any byte read may have said the peer made room: queued frames try the ring again.
+  if (got && !queue_.empty() && !write_blocked_) schedule_flush();
+  return result;
 }
 
 void Channel::on_readable_rings() {
-  if (closed_) return;
   auto alive = alive_;
   rx_->reader_wake();
   const int r = drain_socket();
   // Everything published comes first, even from a peer that has just left.
   read_ring();
-  if (!*alive || closed_) return;
-  if (r != 0) {
-    closed_by_peer_ = true;
-    if (r == 1 && codec_->buffering()) {
-      reading_ = false;
-      DecodeError err{make_error_code(errc::bad_message), "the channel ended inside a frame"};
-      auto bad = cb_.bad_frame;
-      if (bad) bad(err);
-      if (!*alive) return;
-    }
-    finish_close(r == 1 ? std::error_code{} : uv_error(r));
-    return;
-  }
-  if (!queue_.empty() && !write_blocked_) flush_rings();  // woken because room was freed
+  if (*alive && r != 0) peer_ended(r == 1 ? std::error_code{} : uv_error(r));
 }
 
 void Channel::read_ring() {
@@ -618,10 +593,9 @@ void Channel::ring_broken() {
   auto alive = alive_;
   uv::next_tick([this, alive] {
     if (!*alive || closed_) return;
-    DecodeError err{make_error_code(errc::bad_message), "the peer wrote impossible positions into the shared-memory ring"};
-    auto bad = cb_.bad_frame;
-    if (bad) bad(err);
-    if (*alive) finish_close(err.code);
+    const DecodeError err{make_error_code(errc::bad_message),
+                          "the peer wrote impossible positions into the shared-memory ring"};
+    if (report_bad(err)) finish_close(err.code);
   });
 }
 

@@ -6,6 +6,8 @@
 #include "ipc/ring.hpp"
 #include "uv/handle.hpp"
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -82,10 +84,17 @@ class Channel {
   static void on_poll(uv_poll_t* h, int status, int events);
   void on_readable();
   bool deliver(const char* data, std::size_t n);  // feeds the codec; false once closed
+  // One non-blocking recvmsg, descriptors appended to fds_: bytes read, 0 at the end of the
+  // stream, -EAGAIN when nothing waits, or -errno.
+  ssize_t receive(char* buf, std::size_t len);
+  void peer_ended(std::error_code ec);  // closes as the peer's end; an unfinished frame is an error
+  bool report_bad(const DecodeError& err);  // stops reading, tells bad_frame; false if that destroyed us
   void on_readable_rings();
   void read_ring();
   void read_later();  // frames wait in the ring: read them on the next loop turn
-  int drain_socket();  // collects descriptors, drops wake-up bytes; 0, or 1 at the end, or -errno
+  // Collects descriptors, drops wake-up bytes (then retries queued frames: one may have said the
+  // peer made room); 0, or 1 at the end, or -errno.
+  int drain_socket();
   void flush();
   void flush_rings();
   void wake_peer();

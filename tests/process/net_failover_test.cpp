@@ -56,6 +56,18 @@ std::vector<net_test::ClientThreads::Job> requests(int port, int n) {
   return jobs;
 }
 
+// Once `workers` workers listen, sends n requests, `concurrency` at a time, and counts each reply
+// in replies; when all are answered, disconnects the cluster (so run_loop returns).
+void count_replies_once_listening(int workers, int n, int concurrency, std::map<std::string, int>& replies,
+                                  std::unique_ptr<net_test::ClientThreads>& clients) {
+  on(ev::listening, [&, workers, n, concurrency, listening = std::make_shared<int>(0)](Worker&, const Address& a) {
+    if (++*listening != workers) return;
+    clients = std::make_unique<net_test::ClientThreads>();
+    clients->start(requests(a.port, n), concurrency, [&](std::size_t, const std::string& r) { ++replies[r]; },
+                   [] { cluster::disconnect(); });
+  });
+}
+
 // Verifies that a connection in flight to a worker that dies without answering goes to another
 // worker: every client is answered, by the survivor.
 TEST(NetFailover, InFlightConnectionOfKilledWorkerGoesToSurvivor) {
@@ -144,17 +156,11 @@ TEST(NetFailover, PrimaryCutChannelNeverServesAConnectionTwice) {
 TEST(NetFailover, RefusedConnectionsGoToAnotherWorker) {
   if (!net_test::use_policy(sched_rr)) GTEST_SKIP() << "the policy is frozen in this process";
   constexpr int n = 8;
-  int listening = 0;
   std::map<std::string, int> replies;
   std::unique_ptr<net_test::ClientThreads> clients;
   fork_role("net_rr_worker", {{"MAX_CONNECTIONS", "0"}});
   fork_role("net_rr_worker");
-  on(ev::listening, [&](Worker&, const Address& a) {
-    if (++listening != 2) return;
-    clients = std::make_unique<net_test::ClientThreads>();
-    clients->start(requests(a.port, n), 2, [&](std::size_t, const std::string& r) { ++replies[r]; },
-                   [] { cluster::disconnect(); });
-  });
+  count_replies_once_listening(2, n, 2, replies, clients);
   run_loop();
   EXPECT_EQ(replies, (std::map<std::string, int>{{"worker 2\n", n}}));
 }
@@ -166,19 +172,13 @@ TEST(NetFailover, BusyPollRingsCarryHandOffs) {
   if (!net_test::use_policy(sched_rr)) GTEST_SKIP() << "the policy is frozen in this process";
   setup_primary({.ipc_busy_poll_us = 200});
   constexpr int n = 40;
-  int listening = 0;
   std::map<std::string, int> replies;
   std::unique_ptr<net_test::ClientThreads> clients;
   auto a = fork_role("net_rr_worker");
   auto b = fork_role("net_rr_worker");
   const bool rings = detail::WorkerAccess::target(*a)->channel().uses_rings() &&
                      detail::WorkerAccess::target(*b)->channel().uses_rings();
-  on(ev::listening, [&](Worker&, const Address& addr) {
-    if (++listening != 2) return;
-    clients = std::make_unique<net_test::ClientThreads>();
-    clients->start(requests(addr.port, n), 4, [&](std::size_t, const std::string& r) { ++replies[r]; },
-                   [] { cluster::disconnect(); });
-  });
+  count_replies_once_listening(2, n, 4, replies, clients);
   run_loop();
   EXPECT_TRUE(rings);
   EXPECT_EQ(replies["worker 1\n"] + replies["worker 2\n"], n);

@@ -130,23 +130,36 @@ int port(int fd) {
   return ntohs(sa.sin_port);
 }
 
+// A socketpair and 4 KiB rings mapped twice, both descriptors closed: one mapping for the
+// primary's Channel, one for its peer (a Channel, or the test playing a hostile worker).
+struct Wire {
+  int sv[2] = {-1, -1};
+  std::unique_ptr<RingPair> rings, peer_rings;
+  bool ok() const { return sv[0] >= 0 && rings && peer_rings; }
+};
+
+Wire make_wire() {
+  Wire w;
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, w.sv) != 0) return w;
+  w.rings = RingPair::create(4096);
+  if (!w.rings) return w;
+  w.peer_rings = RingPair::attach(w.rings->fd());
+  w.rings->close_fd();
+  if (w.peer_rings) w.peer_rings->close_fd();
+  return w;
+}
+
 // Verifies two Channels over rings of 4 KiB, neither busy-polling (so every wake-up goes through
 // the socket): 300 frames each way arrive complete and in order, among them frames of 20 KiB
 // (five times the ring) and frames carrying descriptors, each matched to its own frame; after
 // one side ends, the other reads everything written before and then sees the peer's end.
 TEST(IpcRing, ChannelsKeepOrderSizesAndDescriptors) {
-  int sv[2];
-  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-  auto rings = RingPair::create(4096);
-  ASSERT_TRUE(rings);
-  auto peer_rings = RingPair::attach(rings->fd());
-  ASSERT_TRUE(peer_rings);
-  rings->close_fd();
-  peer_rings->close_fd();
-  Channel primary(sv[0], Serialization::json, 1 << 20);
-  Channel worker(sv[1], Serialization::json, 1 << 20);
-  primary.use_rings(std::move(rings), true);
-  worker.use_rings(std::move(peer_rings), false);
+  auto w = make_wire();
+  ASSERT_TRUE(w.ok());
+  Channel primary(w.sv[0], Serialization::json, 1 << 20);
+  Channel worker(w.sv[1], Serialization::json, 1 << 20);
+  primary.use_rings(std::move(w.rings), true);
+  worker.use_rings(std::move(w.peer_rings), false);
   ASSERT_TRUE(primary.uses_rings());
 
   constexpr int n = 300;
@@ -206,40 +219,32 @@ TEST(IpcRing, ChannelsKeepOrderSizesAndDescriptors) {
 // Verifies a peer that writes garbage into the rings' positions is a bad frame on this side
 // (errc::bad_message) and the channel closes, without reading or writing outside the rings.
 TEST(IpcRing, HostilePositionsCloseTheChannel) {
-  int sv[2];
-  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-  auto rings = RingPair::create(4096);
-  ASSERT_TRUE(rings);
-  auto hostile = RingPair::attach(rings->fd());
-  ASSERT_TRUE(hostile);
-  rings->close_fd();
-  Channel primary(sv[0], Serialization::json, 1 << 20);
-  primary.use_rings(std::move(rings), true);
+  auto w = make_wire();
+  ASSERT_TRUE(w.ok());
+  Channel primary(w.sv[0], Serialization::json, 1 << 20);
+  primary.use_rings(std::move(w.rings), true);
   std::error_code bad;
   int messages = 0;
   primary.start({[&](Message&&) { ++messages; }, [&](const ipc::DecodeError& e) { bad = e.code; }, nullptr, nullptr});
   // The worker's ring says it published 1 MiB, then the worker wakes the primary.
-  hostile->tx(false).header()->tail.store(1u << 20);
+  w.peer_rings->tx(false).header()->tail.store(1u << 20);
   const char b = 0;
-  ASSERT_EQ(::write(sv[1], &b, 1), 1);
+  ASSERT_EQ(::write(w.sv[1], &b, 1), 1);
   run_until([&] { return primary.closed(); });
   EXPECT_TRUE(primary.closed());
   EXPECT_EQ(bad, make_error_code(errc::bad_message));
   EXPECT_EQ(messages, 0);
-  ::close(sv[1]);
+  ::close(w.sv[1]);
 }
 
 
 // Verifies an ending channel whose socket is full (descriptors waiting) closes cleanly when the
 // peer leaves: the failed write finishes the close and nothing reads the unmapped rings after.
 TEST(IpcRing, EndingChannelWhosePeerLeavesClosesCleanly) {
-  int sv[2];
-  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-  auto rings = RingPair::create(4096);
-  ASSERT_TRUE(rings);
-  rings->close_fd();
-  Channel primary(sv[0], Serialization::json, 1 << 20);
-  primary.use_rings(std::move(rings), true);
+  auto w = make_wire();
+  ASSERT_TRUE(w.ok());
+  Channel primary(w.sv[0], Serialization::json, 1 << 20);
+  primary.use_rings(std::move(w.rings), true);
   primary.start({[](Message&&) {}, [](const ipc::DecodeError&) {}, nullptr, nullptr});
   // Fill the socket (the peer reads nothing), so the descriptor below cannot leave.
   const std::string junk(4096, 'x');
@@ -259,9 +264,9 @@ TEST(IpcRing, EndingChannelWhosePeerLeavesClosesCleanly) {
   ASSERT_FALSE(primary.closed());
   // The peer reads everything and leaves: the socket is writable again and hung up at once.
   char sink[4096];
-  while (::recv(sv[1], sink, sizeof sink, MSG_DONTWAIT) > 0 && ++guard < 200000) {
+  while (::recv(w.sv[1], sink, sizeof sink, MSG_DONTWAIT) > 0 && ++guard < 200000) {
   }
-  ::close(sv[1]);
+  ::close(w.sv[1]);
   run_until([&] { return primary.closed() && called; });
   EXPECT_TRUE(primary.closed());
   EXPECT_TRUE(called);
