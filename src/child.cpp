@@ -156,6 +156,15 @@ void disconnect(Worker& w) {
   close_servers_then(false);
 }
 
+void process_disconnect() {
+  auto& s = st();
+  if (!s.target) {
+    detail::emit_error(*s.worker, std::system_error(make_error_code(errc::channel_closed), "process.disconnect"));
+    return;
+  }
+  s.target->disconnect();
+}
+
 void add_handle(const std::string& key, ServerHandle h) { st().handles[key] = std::move(h); }
 void remove_handle(const std::string& key) { st().handles.erase(key); }
 void set_act_handler(const std::string& act, internal::ActHandler fn) { st().acts[act] = std::move(fn); }

@@ -20,8 +20,22 @@ struct ChildProcess::Impl {
   std::vector<std::unique_ptr<Stream>> stdio;
   std::function<void(Message&&, Handle&)> internal;
   ChildProcess* owner = nullptr;
+  // An exit seen while the channel was still open: emitted once the channel's end is read.
+  std::function<void()> pending_exit;
+  uv::Handle<uv_timer_t> exit_guard;
+
+  // Emits a pending exit now (the channel has ended, or the guard ran out).
+  void flush_exit();
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 };
+
+void ChildProcess::Impl::flush_exit() {
+  exit_guard.close();
+  if (auto fn = std::move(pending_exit)) {
+    pending_exit = nullptr;
+    fn();
+  }
+}
 
 ChildProcess::ChildProcess() : impl_(std::make_unique<Impl>()) { impl_->owner = this; }
 
@@ -167,15 +181,34 @@ std::unique_ptr<ChildProcess> ChildProcessAccess::spawn(const SpawnOptions& o) {
     auto* self = static_cast<ChildProcess*>(h->data);
     if (!self) return;
     uv::CallbackScope scope;
-    std::string_view sig;
-    if (term_signal != 0) {
-      sig = signal_name(term_signal);
-      self->signal_code_ = std::string(sig);
-    } else {
-      self->exit_code_ = static_cast<int>(status);
-    }
     self->impl_->proc.close();
-    self->emit(ev::exit, static_cast<int>(status), sig);
+    auto finish = [self, status, term_signal] {
+      std::string_view sig;
+      if (term_signal != 0) {
+        sig = signal_name(term_signal);
+        self->signal_code_ = std::string(sig);
+      } else {
+        self->exit_code_ = static_cast<int>(status);
+      }
+      self->emit(ev::exit, static_cast<int>(status), sig);
+    };
+    ChildProcess::Impl& ci = *self->impl_;
+    if (!ci.target || !ci.target->connected()) return finish();
+    // The child closed its channel before it exited, but the end of the channel may still wait
+    // unread behind its last frames while the exit is seen in the same poll: Node's order
+    // (disconnect, then exit) is kept by waiting for that end. A channel that outlives the
+    // process (a grandchild holding it) lets the exit go after a second.
+    ci.pending_exit = std::move(finish);
+    if (uv_timer_init(uv::loop(), ci.exit_guard.get()) != 0) return ci.flush_exit();
+    ci.exit_guard.initialized();
+    ci.exit_guard.get()->data = &ci;
+    uv_timer_start(
+        ci.exit_guard.get(),
+        [](uv_timer_t* t) {
+          uv::CallbackScope scope;
+          static_cast<ChildProcess::Impl*>(t->data)->flush_exit();
+        },
+        1000, 0);
   };
 
   int rc = uv_spawn(uv::loop(), impl.proc.get(), &po);
@@ -210,7 +243,10 @@ std::unique_ptr<ChildProcess> ChildProcessAccess::spawn(const SpawnOptions& o) {
       [raw](Message&& m, Handle& h) {
         if (raw->impl_->internal) raw->impl_->internal(std::move(m), h);
       },
-      [raw] { raw->emit(ev::disconnect); },
+      [raw] {
+        raw->emit(ev::disconnect);
+        raw->impl_->flush_exit();
+      },
       [raw](const std::system_error& e) { raw->emit(ev::error, e); },
   });
   return cp;

@@ -85,9 +85,17 @@ Worker& worker() {
   return child::current();
 }
 
+void process_disconnect() {
+  detail::require_role(detail::Role::worker, "cluster::process_disconnect()");
+  child::setup_worker();
+  child::process_disconnect();
+}
+
 int run() {
   if (detail::role() == detail::Role::worker) child::setup_worker();
+  uv::set_loop_running(true);
   uv_run(uv::loop(), UV_RUN_DEFAULT);
+  uv::set_loop_running(false);
   return 0;
 }
 

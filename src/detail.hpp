@@ -44,6 +44,8 @@ void setup_worker();
 Worker& current();
 void destroy(Worker& w);
 void disconnect(Worker& w);
+// Node's process.disconnect(): closes the channel, no handshake.
+void process_disconnect();
 }  // namespace child
 
 }  // namespace cluster

@@ -2,6 +2,7 @@
 
 #include "detail.hpp"
 #include "ipc/handle_wire.hpp"
+#include "uv/tick.hpp"
 #include "wire.hpp"
 
 #include <unordered_map>
@@ -45,7 +46,10 @@ bool send(Worker& w, Message fields, Handle handle, AckHandler on_ack, ipc::Writ
   m["seq"] = s.seq;
   if (on_ack) s.callbacks.emplace(s.seq, Pending{&w, std::move(on_ack)});
   s.seq += 1;
-  return t->send_internal(std::move(m), std::move(handle), std::move(written));
+  // Before the loop runs (online at start-up, a listen() in main), the frame leaves now.
+  bool ok = false;
+  uv::run_ticks_now_if_outside_loop([&] { ok = t->send_internal(std::move(m), std::move(handle), std::move(written)); });
+  return ok;
 }
 
 void dispatch(Worker& w, Message& msg, Handle& handle, const ActHandler& onmessage) {

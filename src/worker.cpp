@@ -9,6 +9,14 @@
 
 namespace cluster {
 
+void IpcChannel::ref() {
+  if (target_ && target_->connected()) target_->ref();
+}
+
+void IpcChannel::unref() {
+  if (target_ && target_->connected()) target_->unref();
+}
+
 Worker::Worker(int id) : id_(id) {}
 
 Worker::~Worker() = default;
@@ -32,7 +40,11 @@ bool Worker::send(const Message& msg, Handle handle, SendOptions options, SendCa
     }
     return false;
   }
-  return target_->send(msg, std::move(handle), options, std::move(cb));
+  if (!target_->connected()) return target_->send(msg, std::move(handle), options, std::move(cb));
+  // Before the loop runs, the frame leaves now (Node writes at once when it can).
+  bool ok = false;
+  uv::run_ticks_now_if_outside_loop([&] { ok = target_->send(msg, std::move(handle), options, std::move(cb)); });
+  return ok;
 }
 
 void Worker::kill(int sig) {

@@ -61,6 +61,11 @@ void set_scheduling_policy(int policy);
 
 // The worker's own Worker (worker only: std::logic_error in the primary).
 Worker& worker();
+// Node's process.disconnect() in a worker (std::logic_error in the primary): closes the channel
+// to the primary at once, without worker().disconnect()'s handshake (the primary then sees
+// exited_after_disconnect false); the worker emits disconnect and exits 0, as Node's does. When
+// already disconnected, the worker's error event gets errc::channel_closed.
+void process_disconnect();
 // The live workers by id (primary only). A worker is removed once it has both disconnected and
 // exited, before the later of those two events is emitted.
 std::map<int, std::shared_ptr<Worker>> workers();

@@ -1,6 +1,7 @@
 // Errors: libuv system errors and cluster protocol errors as std::error_code.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <system_error>
 #include <type_traits>
@@ -30,6 +31,33 @@ std::error_code make_error_code(errc e) noexcept;
 std::error_code uv_error(int status) noexcept;
 // The Node-style name of an error: "EADDRINUSE", "ERR_IPC_CHANNEL_CLOSED", ...; "" for success.
 std::string err_name(const std::error_code& ec);
+
+// A failed system call with Node's err.syscall, err.address and err.port (a listen or bind
+// error). Error listeners receive it as a std::system_error: read the fields with system_error_of().
+class SystemError : public std::system_error {
+ public:
+  // what_arg starts what(), as for std::system_error ("listen 127.0.0.1:80").
+  SystemError(std::error_code ec, const std::string& what_arg, std::string syscall,
+              std::optional<std::string> address = std::nullopt, std::optional<int> port = std::nullopt)
+      : std::system_error(ec, what_arg), syscall_(std::move(syscall)), address_(std::move(address)), port_(port) {}
+  // Node's err.syscall: "listen" for a server of this process, "bind" for one served through the
+  // primary (as Node names them), "kill", ...
+  const std::string& syscall() const noexcept { return syscall_; }
+  // Node's err.address: the host or Unix socket path; nullopt where Node has null or undefined.
+  const std::optional<std::string>& address() const noexcept { return address_; }
+  // Node's err.port (-1 for a Unix socket, as Node); nullopt where Node has undefined.
+  std::optional<int> port() const noexcept { return port_; }
+
+ private:
+  std::string syscall_;
+  std::optional<std::string> address_;
+  std::optional<int> port_;
+};
+
+// The SystemError that e is (an error event's argument), or nullptr when e has no such fields.
+inline const SystemError* system_error_of(const std::system_error& e) noexcept {
+  return dynamic_cast<const SystemError*>(&e);
+}
 
 }  // namespace cluster
 

@@ -84,6 +84,10 @@ class Socket : public SocketEmitter, public std::enable_shared_from_this<Socket>
   void resume();
   // TCP_NODELAY on or off; ignored for Unix sockets.
   void set_no_delay(bool on = true);
+  // Whether the open socket keeps the loop alive (Node's socket.ref()/unref()); ref by default.
+  // Writes in flight keep it alive either way. No effect once closed.
+  void ref();
+  void unref();
   // The peer's and our own address; nullopt once closed (or for an unnamed Unix peer).
   std::optional<Address> remote_address() const;
   std::optional<Address> local_address() const;

@@ -30,6 +30,21 @@ using WorkerEmitter = Emitter<Event<ev::online_t>,
                               Event<ev::exit_t, int, std::string_view>,
                               Event<ev::error_t, const std::system_error&>>;
 
+// The IPC channel of a worker, for ref()/unref(): Node's process.channel in a worker and
+// worker.process.channel in the primary. Valid as long as its Worker; once the channel has
+// closed (or when there is none) both calls do nothing.
+class IpcChannel {
+ public:
+  explicit IpcChannel(ipc::Target* target = nullptr) noexcept : target_(target) {}
+  // Makes the open channel keep the loop alive again (the default).
+  void ref();
+  // Lets the loop end although the channel is open; messages are still read while it runs.
+  void unref();
+
+ private:
+  ipc::Target* target_;
+};
+
 // A worker. The primary keeps it in workers() until it has both disconnected and exited; a user
 // may keep the shared_ptr longer and still read its state. Everything runs on the loop thread.
 class Worker : public WorkerEmitter, public std::enable_shared_from_this<Worker> {
@@ -63,6 +78,8 @@ class Worker : public WorkerEmitter, public std::enable_shared_from_this<Worker>
   std::optional<bool> exited_after_disconnect() const noexcept { return exited_after_disconnect_; }
   // Node's worker.state.
   WorkerState state() const noexcept { return state_; }
+  // The IPC channel (process.channel in a worker, worker.process.channel in the primary).
+  IpcChannel channel() const noexcept { return IpcChannel(target_); }
 
  private:
   friend struct detail::WorkerAccess;

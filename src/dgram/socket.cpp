@@ -43,7 +43,9 @@ struct Socket::Impl {
   }
   int open(int fd);
   void bound();
-  void fail(int err, const std::string& where);
+  // Emits Node's bind error (err.syscall 'bind', err.address, err.port) on a later tick.
+  void fail(int err, const std::string& where, std::optional<std::string> address = std::nullopt,
+            std::optional<int> port = std::nullopt);
   void send_now(std::string_view data, int port, const std::string& address, SendCallback cb);
 };
 
@@ -136,10 +138,11 @@ void Socket::Impl::bound() {
   });
 }
 
-void Socket::Impl::fail(int err, const std::string& where) {
+void Socket::Impl::fail(int err, const std::string& where, std::optional<std::string> address,
+                        std::optional<int> port) {
   state = State::unbound;
   h.reset();
-  std::system_error e(uv_error(err), "bind " + where);
+  SystemError e(uv_error(err), "bind " + where, "bind", std::move(address), port);
   for (auto& q : queue) later(std::move(q.cb), uv_error(err));
   queue.clear();
   uv::next_tick([keep = std::move(self), e] {
@@ -212,13 +215,13 @@ void Socket::bind(const BindOptions& o, std::function<void()> cb) {
     if (!s || s->impl_->bind_id != id || s->impl_->state != Impl::State::binding) return;
     Impl& i = *s->impl_;
     const std::string where = (o.fd ? "fd " + std::to_string(*o.fd) : ip) + ":" + std::to_string(o.port);
-    if (err) return i.fail(err, where);
+    if (err) return i.fail(err, where, o.address.empty() ? std::nullopt : std::optional<std::string>(o.address), o.port);
     spec.address = ip;
     spec.port = o.port;
     if (!worker) {
       int fd = net::detail::create_udp_socket(spec);
-      if (fd < 0) return i.fail(fd, where);
-      if (int e = i.open(fd)) return i.fail(e, where);
+      if (fd < 0) return i.fail(fd, where, ip, o.port);
+      if (int e = i.open(fd)) return i.fail(e, where, ip, o.port);
       return i.bound();
     }
     Message f = Message::object();
@@ -235,7 +238,7 @@ void Socket::bind(const BindOptions& o, std::function<void()> cb) {
       f["fd"] = -1;
       f["flags"] = spec.flags;
     }
-    i.slot = child::get_server(f, [weak, id, where](child::ServerReply& r) {
+    i.slot = child::get_server(f, [weak, id, where, ip, port = o.port](child::ServerReply& r) {
       auto s = weak.lock();
       if (!s) return;
       Impl& i = *s->impl_;
@@ -250,7 +253,7 @@ void Socket::bind(const BindOptions& o, std::function<void()> cb) {
       if (err) {
         if (i.slot) child::close_server(*i.slot);
         i.slot.reset();
-        return i.fail(err, where);
+        return i.fail(err, where, ip, port);
       }
       // A UDP socket has no connections to take: a newconn for it is refused.
       child::add_server(*i.slot, child::RrAcceptor{[] { return false; }, nullptr}, [weak](std::function<void()> done) {

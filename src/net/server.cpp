@@ -120,7 +120,10 @@ void Server::Impl::became_listening() {
 
 void Server::Impl::fail(int err, const char* syscall, const detail::ServerSpec& spec) {
   pending = false;
-  std::system_error e(uv_error(err), std::string(syscall) + " " + describe(spec));
+  // Node's ExceptionWithHostPort: the address and port asked for (port -1 for a Unix socket).
+  std::optional<int> port;
+  if (spec.port >= -1) port = spec.port;
+  SystemError e(uv_error(err), std::string(syscall) + " " + describe(spec), syscall, spec.address, port);
   // The error is emitted on a later tick (Node: nextTick), then the loop's reference is dropped.
   uv::next_tick([keep = std::move(self), e] {
     if (!keep) return;
@@ -132,13 +135,16 @@ void Server::Impl::fail(int err, const char* syscall, const detail::ServerSpec& 
   });
 }
 
-void Server::Impl::listen_local(const detail::ServerSpec& spec, bool own_fd) {
+void Server::Impl::listen_local(const detail::ServerSpec& given, bool own_fd) {
+  // Node reports a local listen failure as 'listen' on the address it tried: :: for any address.
+  detail::ServerSpec spec = given;
+  if (!spec.address && !spec.fd && spec.port >= 0) spec.address = "::";
   int fd;
   if (spec.fd && !own_fd) {
     fd = *spec.fd;  // Node's listen({fd}) in a primary takes the descriptor itself
   } else {
-    fd = detail::create_server_socket(spec);
-    if (fd < 0) return fail(fd, "bind", spec);
+    fd = detail::create_server_socket(given);
+    if (fd < 0) return fail(fd, "listen", spec);
     if (spec.port == -1 && spec.address_type == -1) unlink_path = spec.address.value_or("");
   }
   if (int err = detail::listen_socket(fd, spec)) {

@@ -174,10 +174,15 @@ int listen_socket(int fd, const ServerSpec& spec) {
   if ((spec.readable_all || spec.writable_all) && sock_kind(fd) == SockKind::pipe) {
     auto a = local_address(fd);
     if (a && !a->address.empty()) {
-      mode_t mode = 0;
-      if (spec.readable_all) mode |= S_IRUSR | S_IRGRP | S_IROTH;
-      if (spec.writable_all) mode |= S_IWUSR | S_IWGRP | S_IWOTH;
-      if (::chmod(a->address.c_str(), mode) != 0) return last_error();
+      // libuv's uv_pipe_chmod, as Node calls it: the bits are added to the file's current mode.
+      struct stat st {};
+      if (::stat(a->address.c_str(), &st) != 0) return last_error();
+      mode_t want = 0;
+      if (spec.readable_all) want |= S_IRUSR | S_IRGRP | S_IROTH;
+      if (spec.writable_all) want |= S_IWUSR | S_IWGRP | S_IWOTH;
+      if ((st.st_mode & want) != want && ::chmod(a->address.c_str(), (st.st_mode & 07777) | want) != 0) {
+        return last_error();
+      }
     }
   }
   return 0;

@@ -372,4 +372,12 @@ Handle Socket::to_handle(SendOptions opts) {
   return h;
 }
 
+void Socket::ref() {
+  if (impl_->h.valid()) uv_ref(impl_->h.base());
+}
+
+void Socket::unref() {
+  if (impl_->h.valid()) uv_unref(impl_->h.base());
+}
+
 }  // namespace cluster::net

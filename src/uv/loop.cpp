@@ -69,4 +69,24 @@ CallbackScope::~CallbackScope() {
   }
 }
 
+namespace {
+bool loop_running = false;
+}  // namespace
+
+void set_loop_running(bool running) { loop_running = running; }
+
+void run_ticks_now_if_outside_loop(const std::function<void()>& fn) {
+  auto& q = ticks();
+  if (loop_running || callback_depth > 0) return fn();
+  const std::size_t before = q.queue.size();
+  fn();
+  if (q.queue.size() <= before) return;
+  std::deque<std::function<void()>> mine(std::make_move_iterator(q.queue.begin() + static_cast<std::ptrdiff_t>(before)),
+                                         std::make_move_iterator(q.queue.end()));
+  q.queue.erase(q.queue.begin() + static_cast<std::ptrdiff_t>(before), q.queue.end());
+  ++callback_depth;  // what these ticks queue (write callbacks) waits for the loop, as in Node
+  for (auto& t : mine) t();
+  --callback_depth;
+}
+
 }  // namespace cluster::uv
