@@ -17,6 +17,11 @@
 using example::env_int;
 using example::on_signals;
 
+namespace {
+bool listening = false;  // some worker listens
+bool failed = false;     // a worker failed before any listened: the demo exits 1
+}  // namespace
+
 int main() {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   if (cluster::is_primary()) {
@@ -25,12 +30,21 @@ int main() {
     const int n = env_int("WORKERS", static_cast<int>(cluster::available_parallelism()));
     for (int i = 0; i < n; ++i) cluster::fork();
     cluster::once(cluster::ev::listening, [](cluster::Worker&, const cluster::Address& a) {
+      listening = true;
       std::printf("Listening on port %d\n", a.port);
     });
     cluster::on(cluster::ev::exit, [](cluster::Worker& w, int code, std::string_view signal) {
       if (!w.exited_after_disconnect().value_or(false)) {
         std::printf("worker %d died (%s)\n", w.process().pid(),
                     signal.empty() ? std::to_string(code).c_str() : std::string(signal).c_str());
+      }
+      // A worker that could not serve (its port is taken, say) before any worker listened: the
+      // demo cannot start, so it stops the others and exits non-zero.
+      if (code != 0 && !listening && !failed) {
+        failed = true;
+        std::fprintf(stderr, "Primary %d: worker %d exited with code %d before listening; stopping\n",
+                     static_cast<int>(getpid()), w.id(), code);
+        cluster::disconnect();
       }
     });
     on_signals({SIGINT, SIGTERM}, [](int) {
@@ -56,11 +70,12 @@ int main() {
     server->on(cluster::ev::error, [](const std::system_error& e) {
       std::fprintf(stderr, "Worker %d: %s (%s)\n", static_cast<int>(getpid()), e.what(),
                    cluster::err_name(e.code()).c_str());
-      cluster::worker().disconnect();
+      std::exit(1);  // cannot serve: the primary sees exit code 1
     });
     server->listen(env_int("PORT", 8000));
     std::printf("Worker %d started\n", static_cast<int>(getpid()));
     std::fflush(stdout);
   }
-  return cluster::run();
+  cluster::run();
+  return failed ? 1 : 0;
 }

@@ -107,6 +107,8 @@ std::unique_ptr<ChildProcess> ChildProcessAccess::spawn(const SpawnOptions& o) {
   }
   impl.target = std::make_unique<ipc::Target>(sv[0], o.serialization, o.max_frame);
   impl.target->channel().set_busy_poll(o.busy_poll_us);
+  impl.target->channel().set_max_held_fds(o.max_held_fds);
+  impl.target->set_max_queued_bytes(o.max_queued_bytes);
 
   std::vector<uv_stdio_container_t> containers(o.stdio.size());
   impl.stdio.resize(o.stdio.size());

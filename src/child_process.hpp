@@ -27,6 +27,8 @@ struct SpawnOptions {
   Serialization serialization = Serialization::json;
   std::size_t max_frame = default_max_frame_bytes;
   unsigned busy_poll_us = 0;  // Channel::set_busy_poll on the parent's end
+  std::size_t max_queued_bytes = 0;  // Target::set_max_queued_bytes on the parent's end (0: none)
+  std::size_t max_held_fds = 0;      // Channel::set_max_held_fds on the parent's end (0: none)
   bool rings = false;         // with busy_poll_us: frames through shared memory (the child is us)
 };
 

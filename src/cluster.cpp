@@ -6,6 +6,7 @@
 #include "uv/tick.hpp"
 #include "wire.hpp"
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
@@ -32,6 +33,11 @@ ErrorHook& error_hook() {
 // constructed on first use, so static initialization order does not matter.
 struct WorkerBootstrap {
   WorkerBootstrap() {
+    // Node ignores SIGPIPE in every process: a write to a closed pipe or socket is an EPIPE error
+    // on that write, not the death of the process (`server | head -1`). A disposition set before
+    // us is left alone; children get the default back (uv_spawn resets every signal).
+    struct sigaction old{};
+    if (sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) std::signal(SIGPIPE, SIG_IGN);
     // The role is fixed before setup_worker() removes NODE_UNIQUE_ID from the environment.
     if (detail::role() == detail::Role::worker) child::setup_worker();
   }

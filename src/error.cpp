@@ -18,6 +18,7 @@ class ClusterCategory final : public std::error_category {
       case errc::bad_handle: return "handle cannot be sent or was not received";
       case errc::unsupported_value: return "value cannot be serialized";
       case errc::handle_not_received: return "Handle did not reach the receiving process correctly";
+      case errc::limit_exceeded: return "worker exceeded a limit of the primary";
     }
     return "unknown cluster error";
   }
@@ -60,6 +61,7 @@ std::string err_name(const std::error_code& ec) {
       case errc::bad_handle: return "ERR_INVALID_HANDLE_TYPE";
       case errc::unsupported_value: return "ERR_IPC_UNSUPPORTED_VALUE";
       case errc::handle_not_received: return "SentHandleNotReceivedWarning";
+      case errc::limit_exceeded: return "ERR_CLUSTER_LIMIT_EXCEEDED";
     }
   }
   return "UNKNOWN";

@@ -100,6 +100,10 @@ void merge(Settings& to, const Settings& from) {
   overlay(to.windows_hide, from.windows_hide);
   overlay(to.max_frame_bytes, from.max_frame_bytes);
   overlay(to.ipc_busy_poll_us, from.ipc_busy_poll_us);
+  overlay(to.max_queued_bytes, from.max_queued_bytes);
+  overlay(to.max_servers_per_worker, from.max_servers_per_worker);
+  overlay(to.max_held_fds, from.max_held_fds);
+  overlay(to.handoff_timeout_ms, from.handoff_timeout_ms);
 }
 
 bool starts_with(const std::string& s, const char* p) { return s.rfind(p, 0) == 0; }
@@ -268,6 +272,8 @@ std::unique_ptr<ChildProcess> create_worker_process(int id, const Env& env) {
   o.serialization = s.serialization.value_or(Serialization::json);
   o.max_frame = s.max_frame_bytes.value_or(default_max_frame_bytes);
   o.busy_poll_us = s.ipc_busy_poll_us.value_or(0);
+  o.max_queued_bytes = s.max_queued_bytes.value_or(default_max_queued_bytes);
+  o.max_held_fds = s.max_held_fds.value_or(default_max_held_fds);
   // Rings only when the worker is sure to be a cppcluster program: this very one.
   o.rings = exec_path.empty() && exec == self_args().exe;
   return detail::ChildProcessAccess::spawn(o);

@@ -19,6 +19,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <unordered_map>
 
 namespace cluster::primary {
@@ -37,6 +38,7 @@ struct State {
   bool installed = false;
   std::map<std::string, Entry> handles;
   std::unordered_map<int, std::weak_ptr<Worker>> workers;
+  std::unordered_map<int, std::set<std::string>> servers_of;  // the keys each worker shares
 };
 
 State& st() {
@@ -120,7 +122,8 @@ RoundRobinHandle::Leaving leaving(Worker& w) {
 
 void create_round_robin(Entry& e, const std::string& key, const Message& m) {
   auto spec = spec_from(m);
-  e.rr = std::make_shared<RoundRobinHandle>(key, newconn_sender(key));
+  e.rr = std::make_shared<RoundRobinHandle>(key, newconn_sender(key), RoundRobinHandle::default_window,
+                                            settings().handoff_timeout_ms.value_or(default_handoff_timeout_ms));
   int fd = net::detail::create_server_socket(spec);
   if (fd < 0) {
     e.err = fd;
@@ -152,6 +155,22 @@ int reply_copy(int fd, HandleType type, Handle& out) {
   return 0;
 }
 
+// Counts key among the servers w shares; past max_servers_per_worker, w gets an error and is cut
+// off (each server holds a socket, a handle and its queue in the primary).
+bool within_server_bound(Worker& w, const std::string& key) {
+  auto& keys = st().servers_of[w.id()];
+  if (keys.count(key)) return true;
+  const std::size_t max = settings().max_servers_per_worker.value_or(default_max_servers_per_worker);
+  if (max && keys.size() >= max) {
+    detail::emit_error(w, std::system_error(make_error_code(errc::limit_exceeded),
+                                            "worker asked to share more than " + std::to_string(max) + " servers"));
+    if (auto* t = detail::WorkerAccess::target(w)) t->destroy();
+    return false;
+  }
+  keys.insert(key);
+  return true;
+}
+
 void query_server(Worker& w, Message& m, Handle&) {
   // primary.js: stop processing if the worker is already disconnecting.
   if (w.exited_after_disconnect().value_or(false)) return;
@@ -159,6 +178,7 @@ void query_server(Worker& w, Message& m, Handle&) {
   const std::string key = js_field(m, "address") + ":" + js_field(m, "port") + ":" + js_field(m, "addressType") +
                           ":" + js_field(m, "fd") + ":" + js_field(m, "index");
   auto& s = st();
+  if (!within_server_bound(w, key)) return;
   s.workers[w.id()] = w.weak_from_this();
   auto it = s.handles.find(key);
   if (it != s.handles.end() && it->second.rr && it->second.rr->closed()) {
@@ -175,7 +195,8 @@ void query_server(Worker& w, Message& m, Handle&) {
     if (scheduling_policy() == sched_none || udp) {
       it->second.shared = std::make_unique<SharedHandle>(key, spec, udp);
     } else if (scheduling_policy() == sched_reuseport && tcp) {
-      it->second.reuse = std::make_unique<ReusePortHandle>(key, spec, newconn_sender(key));
+      const unsigned deadline = settings().handoff_timeout_ms.value_or(default_handoff_timeout_ms);
+      it->second.reuse = std::make_unique<ReusePortHandle>(key, spec, newconn_sender(key), deadline / 2);
     } else {
       create_round_robin(it->second, key, m);
     }
@@ -190,7 +211,10 @@ void query_server(Worker& w, Message& m, Handle&) {
     int err = e.shared->error();
     Handle h;
     if (!err) err = reply_copy(e.shared->fd(), e.shared->udp() ? HandleType::dgram_native : HandleType::net_native, h);
-    if (err) s.handles.erase(it);  // gives other workers a chance to retry
+    if (err) {
+      s.handles.erase(it);  // gives other workers a chance to retry
+      s.servers_of[w.id()].erase(key);
+    }
     internal::send(w, {{"errno", err}, {"key", key}, {"ack", seq}, {"data", data}}, std::move(h));
     return;
   }
@@ -198,6 +222,7 @@ void query_server(Worker& w, Message& m, Handle&) {
     const int fd = e.reuse->add(w.id());
     Handle h;
     const int err = fd < 0 ? fd : reply_copy(fd, HandleType::net_native, h);
+    if (err) s.servers_of[w.id()].erase(key);
     if (err && e.reuse->empty()) s.handles.erase(it);
     internal::send(w, {{"errno", err}, {"key", key}, {"ack", seq}, {"data", data}}, std::move(h));
     return;
@@ -205,6 +230,7 @@ void query_server(Worker& w, Message& m, Handle&) {
   if (e.err) {
     const int err = e.err;
     s.handles.erase(it);
+    s.servers_of[w.id()].erase(key);
     internal::send(w, {{"errno", err}, {"key", key}, {"ack", seq}, {"data", data}});
     return;
   }
@@ -227,6 +253,7 @@ void close(Worker& w, Message& m, Handle&) {
   auto k = m.find("key");
   if (k == m.end() || !k->is_string()) return;
   auto& handles = st().handles;
+  if (auto keys = st().servers_of.find(w.id()); keys != st().servers_of.end()) keys->second.erase(k->get<std::string>());
   auto it = handles.find(k->get<std::string>());
   if (it == handles.end()) return;
   if (remove_worker(it->second, w.id(), leaving(w))) handles.erase(it);
@@ -239,6 +266,7 @@ void remove_handles_for_worker(Worker& w) {
   for (auto it = handles.begin(); it != handles.end();) {
     it = remove_worker(it->second, w.id(), how) ? handles.erase(it) : std::next(it);
   }
+  st().servers_of.erase(w.id());
   if (!w.is_connected()) st().workers.erase(w.id());
 }
 

@@ -1,32 +1,87 @@
 #include "reuseport_handle.hpp"
 
+#include "uv/tick.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <fstream>
 
 namespace cluster {
+namespace {
 
-ReusePortHandle::ReusePortHandle(std::string key, net::detail::ServerSpec spec, RoundRobinHandle::Sender send)
-    : key_(std::move(key)), spec_(std::move(spec)), rescue_(std::make_shared<RoundRobinHandle>(key_, std::move(send))) {
+bool kernel_migrates_requests() {
+  std::ifstream f("/proc/sys/net/ipv4/tcp_migrate_req");
+  int v = 0;
+  return f >> v && v == 1;
+}
+
+// Connections waiting in a listening socket's accept queue (Linux reports it as tcpi_unacked).
+unsigned accept_queue_length(int fd) {
+  tcp_info info{};
+  socklen_t len = sizeof info;
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return 0;
+  return info.tcpi_unacked;
+}
+
+}  // namespace
+
+ReusePortHandle::ReusePortHandle(std::string key, net::detail::ServerSpec spec, RoundRobinHandle::Sender send,
+                                 std::uint64_t check_ms)
+    : key_(std::move(key)), spec_(std::move(spec)),
+      rescue_(std::make_shared<RoundRobinHandle>(key_, std::move(send))), check_ms_(check_ms),
+      migrate_(kernel_migrates_requests()) {
   spec_.reuse_port = true;
+  if (check_ms_ && uv_timer_init(uv::loop(), check_.get()) == 0) {
+    check_.initialized();
+    check_.get()->data = this;
+    uv_timer_start(check_.get(), [](uv_timer_t* t) {
+      uv::CallbackScope scope;
+      if (auto* self = static_cast<ReusePortHandle*>(t->data)) self->check_stalls();
+    }, check_ms_, check_ms_);
+    uv_unref(check_.base());  // watching keeps nothing alive
+  }
 }
 
 ReusePortHandle::~ReusePortHandle() {
   for (auto& [worker, fd] : sockets_) ::close(fd);
+  for (auto& o : orphans_) {
+    o->poll.close();
+    ::close(o->fd);
+  }
+}
+
+int ReusePortHandle::bind_first() {
+  // SO_REUSEPORT lets any socket of the same user join the group. A socket bound first without
+  // it finds out whether somebody already listens there (EADDRINUSE), and for port 0 picks the
+  // port; it is closed again before the group binds.
+  net::detail::ServerSpec probe_spec = spec_;
+  probe_spec.reuse_port = false;
+  const int probe = net::detail::create_server_socket(probe_spec);
+  if (probe < 0) return probe;
+  if (auto a = net::detail::local_address(probe)) {
+    spec_.address = a->address;
+    spec_.port = a->port;
+  }
+  ::close(probe);
+  return net::detail::create_server_socket(spec_);
 }
 
 int ReusePortHandle::add(int worker) {
   if (auto it = sockets_.find(worker); it != sockets_.end()) return it->second;
-  int fd = net::detail::create_server_socket(spec_);
-  if (fd < 0) return fd;
-  if (sockets_.empty()) {
-    // Later sockets join this one's address: the port the kernel chose for 0, and the family
-    // chosen for "any address".
-    if (auto a = net::detail::local_address(fd)) {
-      spec_.address = a->address;
-      spec_.port = a->port;
-    }
+  int fd;
+  if (!orphans_.empty()) {
+    // A departed worker's socket, with whatever waits in it: the newcomer serves it from here.
+    auto o = std::move(orphans_.back());
+    orphans_.pop_back();
+    o->poll.close();
+    fd = o->fd;
+  } else {
+    fd = sockets_.empty() ? bind_first() : net::detail::create_server_socket(spec_);
+    if (fd < 0) return fd;
   }
   sockets_[worker] = fd;
   rescue_->add(worker);
@@ -34,16 +89,32 @@ int ReusePortHandle::add(int worker) {
 }
 
 void ReusePortHandle::drain(int fd) {
-  // Whatever is queued now would be reset with the last copy of the socket; bounded in case
-  // connections keep arriving faster than they are taken.
+  // Bounded in case connections keep arriving faster than they are taken.
   for (int i = 0; i < 1 << 16; ++i) {
     int c = ::accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (c < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
-      return;  // EAGAIN: drained; EINVAL: never listened
+      return;  // EAGAIN: drained; EINVAL: never listened; EMFILE: the next poll or check retries
     }
+    ++rescued_;
     rescue_->distribute(c);  // closed at once when no worker is left
   }
+}
+
+void ReusePortHandle::adopt(int fd) {
+  auto o = std::make_unique<Orphan>(Orphan{fd, {}, this});
+  if (uv_poll_init_socket(uv::loop(), o->poll.get(), fd) == 0) {
+    o->poll.initialized();
+    o->poll.get()->data = o.get();
+    uv_poll_start(o->poll.get(), UV_READABLE, [](uv_poll_t* h, int status, int) {
+      uv::CallbackScope scope;
+      auto* orphan = static_cast<Orphan*>(h->data);
+      if (orphan && status == 0) orphan->owner->drain(orphan->fd);
+    });
+    uv_unref(o->poll.base());  // the workers keep the loop alive, not the primary's copies
+  }
+  drain(fd);
+  orphans_.push_back(std::move(o));
 }
 
 bool ReusePortHandle::remove(int worker, RoundRobinHandle::Leaving how) {
@@ -51,13 +122,42 @@ bool ReusePortHandle::remove(int worker, RoundRobinHandle::Leaving how) {
   if (it == sockets_.end()) return false;
   const int fd = it->second;
   sockets_.erase(it);
+  backlogged_.erase(worker);
   const bool last = rescue_->remove(worker, how);
-  // Connections that reach the socket between the last accept and close() are still reset by the
-  // kernel (shutdown() would reset the whole queue); with net.ipv4.tcp_migrate_req=1 (Linux 5.14)
-  // the kernel moves those to another socket of the group as well.
-  if (!last) drain(fd);
-  ::close(fd);
-  return sockets_.empty();
+  if (last) {
+    // The server closes with its last worker, as under sched_rr: whatever waits is reset.
+    ::close(fd);
+    for (auto& o : orphans_) {
+      o->poll.close();
+      ::close(o->fd);
+    }
+    orphans_.clear();
+    return true;
+  }
+  if (migrate_) {
+    drain(fd);
+    ::close(fd);  // the kernel moves what arrives meanwhile to the group's other sockets
+  } else {
+    adopt(fd);
+  }
+  return false;
+}
+
+void ReusePortHandle::check_stalls() {
+  // A worker that took nothing from a non-empty queue since the last check is stalled (or far
+  // behind): its queue goes to the others, and it gets none of what is rescued.
+  for (auto& [worker, fd] : sockets_) {
+    const bool waiting = accept_queue_length(fd) > 0;
+    bool& before = backlogged_[worker];
+    if (waiting && before) {
+      rescue_->set_paused(worker, true);
+      drain(fd);
+    } else if (!waiting) {
+      rescue_->set_paused(worker, false);
+    }
+    before = waiting;
+  }
+  for (auto& o : orphans_) drain(o->fd);  // in case accepting failed (EMFILE) at its wake-up
 }
 
 }  // namespace cluster

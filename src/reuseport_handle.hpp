@@ -2,46 +2,79 @@
 // and passes it in the queryServer answer, the way SharedHandle passes its one socket; the kernel
 // then spreads new connections over the workers' sockets and the primary is off the accept path.
 // The primary creates every socket, so workers may drop privileges, and it keeps a copy of each:
-// when a worker leaves (dies, disconnects or closes the server), the connections already waiting
-// in that worker's accept queue, which the kernel would otherwise reset, are accepted here and
-// handed to the remaining workers with newconn, then the copy is closed.
+// - A worker that leaves (dies, disconnects, closes the server) leaves its socket open: the
+//   primary serves it from then on, accepting what the kernel still sends there and handing it
+//   to the other workers with newconn, until a new worker joins and is given that very socket.
+//   Closing it would reset whatever reaches it between the last accept and the close (unless
+//   net.ipv4.tcp_migrate_req=1, Linux 5.14+, where the kernel moves them: then it is closed).
+//   So a planned restart or a reload resets no connection on any kernel.
+// - A stalled worker (its accept queue non-empty at two checks in a row, half the hand-off
+//   deadline apart) has its queue accepted by the primary and handed to the others, and gets no
+//   rescued connection itself, until a check finds its queue empty.
+// - The first socket of a group refuses a port another program listens on (EADDRINUSE, as
+//   sched_rr does), although SO_REUSEPORT alone would let the two share it.
 #pragma once
 
 #include "net/sockaddr.hpp"
 #include "round_robin_handle.hpp"
+#include "uv/handle.hpp"
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace cluster {
 
 class ReusePortHandle {
  public:
-  // spec: a TCP address (not a Unix path, not an fd). send: how rescued connections reach a worker.
-  ReusePortHandle(std::string key, net::detail::ServerSpec spec, RoundRobinHandle::Sender send);
+  // spec: a TCP address (not a Unix path, not an fd). send: how rescued connections reach a
+  // worker. check_ms: how often stalled workers are looked for (0: never).
+  ReusePortHandle(std::string key, net::detail::ServerSpec spec, RoundRobinHandle::Sender send,
+                  std::uint64_t check_ms);
   ReusePortHandle(const ReusePortHandle&) = delete;
   ReusePortHandle& operator=(const ReusePortHandle&) = delete;
   // Closes every socket still held (pending connections in them are reset by the kernel).
   ~ReusePortHandle();
 
-  // Binds a socket for the worker at the group's address (the first socket fixes the port when 0
-  // was asked for). Returns the descriptor (still owned here) or a negative libuv error
-  // (UV_EADDRINUSE when another program holds the port without SO_REUSEPORT).
+  // Gives the worker a socket: one a departed worker left, or a new one bound at the group's
+  // address (the first fixes the port when 0 was asked for). Returns the descriptor (still owned
+  // here) or a negative libuv error (UV_EADDRINUSE when another program listens on the port).
   int add(int worker);
-  // The worker leaves: its waiting connections go to the others, its socket is closed; rescued
-  // connections in flight to it are settled as `how` says. True when it was the last worker
-  // (nothing is held any more).
+  // The worker leaves: its socket is served by the primary until another worker takes it (or
+  // closed after a drain where the kernel migrates requests); rescued connections in flight to it
+  // are settled as `how` says. True when it was the last worker: every socket is closed.
   bool remove(int worker, RoundRobinHandle::Leaving how);
+  // No worker holds a socket.
   bool empty() const noexcept { return sockets_.empty(); }
+  // Sockets of departed workers the primary serves now.
+  std::size_t orphans() const noexcept { return orphans_.size(); }
+  // Connections the primary accepted from departed or stalled workers' sockets.
+  std::uint64_t rescued() const noexcept { return rescued_; }
 
  private:
+  struct Orphan {
+    int fd;
+    uv::Handle<uv_poll_t> poll;
+    ReusePortHandle* owner;
+  };
+
+  int bind_first();  // the group's first socket, after checking that nobody else listens there
+  void adopt(int fd);  // serve a departed worker's socket
   void drain(int fd);
+  void check_stalls();
 
   std::string key_;
   net::detail::ServerSpec spec_;
   std::map<int, int> sockets_;  // worker id -> its listening socket (the primary's copy)
+  std::vector<std::unique_ptr<Orphan>> orphans_;
   std::shared_ptr<RoundRobinHandle> rescue_;
+  std::uint64_t check_ms_;
+  uv::Handle<uv_timer_t> check_;
+  std::map<int, bool> backlogged_;  // worker -> its queue was non-empty at the last check
+  std::uint64_t rescued_ = 0;
+  bool migrate_;  // net.ipv4.tcp_migrate_req=1: a closed socket's requests move to the others
 };
 
 }  // namespace cluster

@@ -1,16 +1,18 @@
 #include "round_robin_handle.hpp"
 #include "uv/tick.hpp"
 
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 
 namespace cluster {
 
-RoundRobinHandle::RoundRobinHandle(std::string key, Sender send, std::size_t window)
-    : key_(std::move(key)), send_(std::move(send)), window_(std::max<std::size_t>(window, 1)) {}
+RoundRobinHandle::RoundRobinHandle(std::string key, Sender send, std::size_t window, std::uint64_t timeout_ms)
+    : key_(std::move(key)), send_(std::move(send)), window_(std::max<std::size_t>(window, 1)), timeout_ms_(timeout_ms) {}
 
 RoundRobinHandle::~RoundRobinHandle() {
   // No write queue holds a descriptor of ours any more: each pending write keeps the handle alive.
@@ -47,6 +49,8 @@ int RoundRobinHandle::start_polling() {
 
 void RoundRobinHandle::pause_accepting() {
   ++accept_pauses_;
+  accept_paused_ = true;
+  warn_out_of_descriptors();
   uv_poll_stop(poll_->get());
   if (!retry_) {
     retry_.emplace();
@@ -61,8 +65,38 @@ void RoundRobinHandle::pause_accepting() {
   uv_timer_start(retry_->get(), [](uv_timer_t* t) {
     uv::CallbackScope scope;
     auto* self = static_cast<RoundRobinHandle*>(t->data);
-    if (self && !self->closed_ && self->poll_) self->start_polling();
-  }, accept_retry_ms, 0);
+    if (self) self->resume_accepting();
+  }, retry_ms_, 0);
+}
+
+void RoundRobinHandle::resume_accepting() {
+  // The timer covers descriptors freed elsewhere in the process; one this handle frees resumes
+  // at once, so out of descriptors the hand-off runs at the rate connections are answered.
+  if (!accept_paused_ || closed_ || !poll_) return;
+  accept_paused_ = false;
+  if (retry_) uv_timer_stop(retry_->get());
+  start_polling();
+}
+
+void RoundRobinHandle::close_fd(int fd) {
+  ::close(fd);
+  if (accept_paused_) resume_accepting();
+}
+
+void RoundRobinHandle::warn_out_of_descriptors() {
+  // One line, at most every warn_interval_ms: the cause, what happens meanwhile, the remedy.
+  const std::uint64_t now = uv_now(uv::loop());
+  ++unreported_pauses_;
+  if (warned_at_ && now - warned_at_ < warn_interval_ms) return;
+  warned_at_ = now ? now : 1;
+  rlimit lim{};
+  ::getrlimit(RLIMIT_NOFILE, &lim);
+  std::fprintf(stderr,
+               "cppcluster: out of file descriptors accepting on %s (%llu times since the last report): new "
+               "connections wait in the backlog until a descriptor is free; raise the limit (ulimit -n, now %llu)\n",
+               key_.c_str(), static_cast<unsigned long long>(unreported_pauses_),
+               static_cast<unsigned long long>(lim.rlim_cur));
+  unreported_pauses_ = 0;
 }
 
 void RoundRobinHandle::accept_all() {
@@ -113,6 +147,13 @@ void RoundRobinHandle::add(int worker) {
   hand_out();
 }
 
+void RoundRobinHandle::set_paused(int worker, bool paused) {
+  auto it = members_.find(worker);
+  if (it == members_.end() || it->second.paused == paused) return;
+  it->second.paused = paused;
+  if (!paused) hand_out();
+}
+
 void RoundRobinHandle::distribute(int fd) {
   if (closed_) {
     ::close(fd);
@@ -124,9 +165,14 @@ void RoundRobinHandle::distribute(int fd) {
 
 std::map<int, RoundRobinHandle::Member>::iterator RoundRobinHandle::pick() {
   auto best = members_.end();
+  const std::uint64_t now = timeout_ms_ ? uv_now(uv::loop()) : 0;
   for (auto it = members_.begin(); it != members_.end(); ++it) {
     const Member& m = it->second;
-    if (!m.joined || m.in_flight.size() >= window_) continue;
+    if (!m.joined || m.paused || m.in_flight.size() >= window_) continue;
+    if (timeout_ms_ && !m.in_flight.empty() && now - m.in_flight.front().offered_at >= timeout_ms_) {
+      ++overdue_skips_;  // stalled (or very slow): no more until it answers
+      continue;
+    }
     if (best == members_.end() || m.offered < best->second.offered ||
         (m.offered == best->second.offered && m.last < best->second.last)) {
       best = it;
@@ -146,7 +192,7 @@ void RoundRobinHandle::hand_out() {
     Member& m = chosen->second;
     const int fd = queue_.front();
     queue_.pop_front();
-    m.in_flight.push_back({fd});
+    m.in_flight.push_back({fd, timeout_ms_ ? uv_now(uv::loop()) : 0});
     ++m.offered;
     m.last = ++clock_;
     auto s = std::find_if(sending_.begin(), sending_.end(), [fd](const Sending& x) { return x.fd == fd; });
@@ -159,19 +205,24 @@ void RoundRobinHandle::hand_out() {
       if (auto self = weak.lock()) self->on_reply(worker, fd, accepted);
     };
     if (send_(worker, fd, std::move(d))) continue;
-    // Not sent: the worker's channel is closing. What it holds is settled when it leaves (its
-    // 'disconnect' follows); it gets nothing more, and this connection goes to someone else.
+    // Not sent: the worker's channel is closing. This connection goes to someone else.
     s = std::find_if(sending_.begin(), sending_.end(), [fd](const Sending& x) { return x.fd == fd; });
     if (--s->writes == 0) sending_.erase(s);
-    auto it = members_.find(worker);
-    it->second.in_flight.pop_back();
-    it->second.joined = false;
+    chosen->second.in_flight.pop_back();
     queue_.push_front(fd);
-    forget_if_done(worker);
-    bool anyone = std::any_of(members_.begin(), members_.end(), [](const auto& p) { return p.second.joined; });
-    if (!anyone) close_all();
+    unreachable(worker);
   }
   handing_out_ = false;
+}
+
+void RoundRobinHandle::unreachable(int worker) {
+  // It gets nothing more; what it holds is settled when it leaves (its 'disconnect' follows).
+  auto it = members_.find(worker);
+  if (it == members_.end()) return;
+  it->second.joined = false;
+  forget_if_done(worker);
+  const bool anyone = std::any_of(members_.begin(), members_.end(), [](const auto& p) { return p.second.joined; });
+  if (!anyone) close_all();
 }
 
 void RoundRobinHandle::release(int fd) {
@@ -179,7 +230,7 @@ void RoundRobinHandle::release(int fd) {
   if (s != sending_.end()) {
     s->release = true;  // closed by on_written once the last frame carrying it has left
   } else {
-    ::close(fd);
+    close_fd(fd);
   }
 }
 
@@ -194,8 +245,9 @@ void RoundRobinHandle::requeue(int fd) {
 void RoundRobinHandle::on_written(int worker, int fd, bool ok) {
   auto s = std::find_if(sending_.begin(), sending_.end(), [fd](const Sending& x) { return x.fd == fd; });
   if (s != sending_.end() && --s->writes == 0) {
-    if (s->release) ::close(fd);
+    const bool release = s->release;
     sending_.erase(s);
+    if (release) close_fd(fd);
   }
   auto it = members_.find(worker);
   if (it == members_.end()) return;
@@ -209,10 +261,14 @@ void RoundRobinHandle::on_written(int worker, int fd, bool ok) {
   fds.erase(f);
   if (ok) {
     release(fd);  // cut off: the worker has it and may serve it
+    forget_if_done(worker);
   } else {
-    requeue(fd);  // never left: another worker gets it
+    // Never left: another worker gets it, and a channel that failed a write is not offered
+    // another connection (offering it again at once spun the loop: a failed write is reported
+    // on the next tick, before the loop could see the channel's end).
+    requeue(fd);
+    unreachable(worker);
   }
-  forget_if_done(worker);
   hand_out();
 }
 

@@ -54,7 +54,10 @@ class RoundRobinHandle : public std::enable_shared_from_this<RoundRobinHandle> {
   // Connections a worker may have awaiting its answer (Node: 1).
   static constexpr std::size_t default_window = 8;
 
-  RoundRobinHandle(std::string key, Sender send, std::size_t window = default_window);
+  // timeout_ms: a worker whose oldest unanswered connection is older than this is offered no
+  // more until it answers (0: no deadline).
+  RoundRobinHandle(std::string key, Sender send, std::size_t window = default_window,
+                   std::uint64_t timeout_ms = 0);
   RoundRobinHandle(const RoundRobinHandle&) = delete;
   RoundRobinHandle& operator=(const RoundRobinHandle&) = delete;
   // Closes the listening socket and every connection still held (queued or in flight).
@@ -70,6 +73,9 @@ class RoundRobinHandle : public std::enable_shared_from_this<RoundRobinHandle> {
   // Node's distribute(): queues an accepted connection (taken) and hands out what it can.
   void distribute(int fd);
 
+  // A paused worker is offered nothing (it stays a member; what it holds is unchanged) until
+  // it is resumed; resuming hands out what waits.
+  void set_paused(int worker, bool paused);
   // A Unix socket path to remove when the handle closes (the primary bound it).
   void set_unlink_path(std::string path) { unlink_path_ = std::move(path); }
   // The handle's key (address:port:addressType:fd:index, as Node's).
@@ -87,17 +93,26 @@ class RoundRobinHandle : public std::enable_shared_from_this<RoundRobinHandle> {
   // rather than spinning on a socket that stays readable or dropping connections (libuv's
   // reserve-descriptor trick closes them).
   std::uint64_t accept_pauses() const noexcept { return accept_pauses_; }
-  // The pause before accepting again after running out of descriptors.
+  // Workers passed over because a connection offered to them went unanswered past the deadline.
+  std::uint64_t overdue_skips() const noexcept { return overdue_skips_; }
+  // The longest pause before accepting again after running out of descriptors (a descriptor
+  // this handle frees ends the pause at once).
   static constexpr std::uint64_t accept_retry_ms = 100;
+  // Running out of descriptors is said on stderr at most this often.
+  static constexpr std::uint64_t warn_interval_ms = 10000;
+  // Sets the longest pause (tests).
+  void set_accept_retry_ms(std::uint64_t ms) { retry_ms_ = ms; }
 
  private:
   struct Flight {
     int fd;
+    std::uint64_t offered_at = 0;  // loop time (ms) of the offer
     bool written = false;  // the frame has left the primary
   };
   struct Member {
     bool joined = true;         // false once the worker left (its answers still count)
     bool cut_off = false;       // the primary closed its channel: written connections are its own
+    bool paused = false;        // offered nothing until resumed (set_paused)
     std::uint64_t offered = 0;  // connections offered so far (the fairness count)
     std::uint64_t last = 0;     // when it was last offered one (ties go to the oldest)
     std::deque<Flight> in_flight;  // connections awaiting its answer, oldest first
@@ -112,10 +127,14 @@ class RoundRobinHandle : public std::enable_shared_from_this<RoundRobinHandle> {
   std::map<int, Member>::iterator pick();  // end() when no worker has room
   void on_written(int worker, int fd, bool ok);
   void on_reply(int worker, int fd, bool accepted);
+  void unreachable(int worker);  // its channel failed: it gets nothing more
   void requeue(int fd);  // back to the front of the queue, or closed when nobody is left
   void release(int fd);  // closes fd now, or once no write queue holds it
   void accept_all();
   void pause_accepting();
+  void resume_accepting();
+  void close_fd(int fd);  // a descriptor is free again: accepting resumes if it paused
+  void warn_out_of_descriptors();
   int start_polling();
   void close_all();
   void forget_if_done(int worker);
@@ -123,6 +142,7 @@ class RoundRobinHandle : public std::enable_shared_from_this<RoundRobinHandle> {
   std::string key_;
   Sender send_;
   std::size_t window_;
+  std::uint64_t timeout_ms_;
   std::map<int, Member> members_;
   std::deque<int> queue_;  // accepted connections not yet handed out
   std::vector<Sending> sending_;  // descriptors in write queues (few: window x workers at most)
@@ -131,6 +151,11 @@ class RoundRobinHandle : public std::enable_shared_from_this<RoundRobinHandle> {
   std::optional<uv::Handle<uv_poll_t>> poll_;
   std::optional<uv::Handle<uv_timer_t>> retry_;
   std::uint64_t accept_pauses_ = 0;
+  std::uint64_t retry_ms_ = accept_retry_ms;
+  bool accept_paused_ = false;
+  std::uint64_t warned_at_ = 0;
+  std::uint64_t unreported_pauses_ = 0;
+  std::uint64_t overdue_skips_ = 0;
   int listen_fd_ = -1;
   bool closed_ = false;
   std::string unlink_path_;

@@ -18,6 +18,7 @@ enum class errc {
   bad_handle,         // a handle of a type that cannot be sent, or a NODE_HANDLE without an fd
   unsupported_value,  // a value the chosen serialization cannot carry
   handle_not_received,  // the peer NACKed a handle three times
+  limit_exceeded,     // a worker passed one of the primary's per-worker bounds (Settings)
 };
 
 // The category of cluster::errc values.

@@ -64,9 +64,24 @@ struct Settings {
   // system call (ping-pong latency about 12x lower). Default 0: off. Above 1000000:
   // setup_primary throws std::invalid_argument.
   maybe<unsigned> ipc_busy_poll_us{};
+  // Beyond Node: what one worker may cost the primary. A worker that passes one of these bounds
+  // gets an `error` event (errc::limit_exceeded, ERR_CLUSTER_LIMIT_EXCEEDED) and its channel is
+  // closed at once (it sees its disconnect; the primary forgets its servers). 0 means no bound.
+  maybe<std::size_t> max_queued_bytes{};        // bytes waiting to be written to it; default 64 MiB
+  maybe<std::size_t> max_servers_per_worker{};  // servers it shares at once; default 256
+  maybe<std::size_t> max_held_fds{};            // descriptors it sent that no handle claimed; default 128
+  // Beyond Node, sched_rr: a worker that has left a connection unanswered this long is offered
+  // no more until it answers (a stalled worker then holds only what it was sent before). The
+  // connections go to the others. Default 1000 ms; 0 turns it off.
+  maybe<unsigned> handoff_timeout_ms{};
 };
 
 // The default max_frame_bytes: 64 MiB.
 inline constexpr std::size_t default_max_frame_bytes = std::size_t{64} << 20;
+// The defaults of the per-worker bounds (Settings).
+inline constexpr std::size_t default_max_queued_bytes = std::size_t{64} << 20;
+inline constexpr std::size_t default_max_servers_per_worker = 256;
+inline constexpr std::size_t default_max_held_fds = 128;
+inline constexpr unsigned default_handoff_timeout_ms = 1000;
 
 }  // namespace cluster

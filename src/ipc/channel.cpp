@@ -17,6 +17,7 @@ namespace {
 constexpr std::size_t read_chunk = 64 * 1024;
 constexpr int max_fds_per_read = 64;     // libuv reads room for this many
 constexpr int max_reads_per_wakeup = 32;  // fairness between channels
+constexpr int max_final_reads = 64;       // rounds of reads for what a departed peer left
 constexpr int max_iov = 256;
 constexpr std::size_t max_batch_bytes = 256 * 1024;  // flush at once past this much queued
 // Frames share a buffer up to this size; then a new one starts, so a long burst of sends is a
@@ -42,7 +43,7 @@ Channel::Channel(int fd, Serialization mode, std::size_t max_frame)
 Channel::~Channel() {
   *alive_ = false;
   poll_.close();
-  for (int f : fds_) ::close(f);
+  for (const HeldFd& f : fds_) ::close(f.fd);
   if (fd_ >= 0) ::close(fd_);
 }
 
@@ -106,9 +107,26 @@ int Channel::take_fd() {
   // With rings the descriptor was sent before its frame was published: it is in the socket.
   if (fds_.empty() && rings_ && !closed_) drain_socket();
   if (fds_.empty()) return -1;
-  int f = fds_.front();
+  int f = fds_.front().fd;
   fds_.pop_front();
   return f;
+}
+
+void Channel::release_unclaimed() {
+  if (rings_) return;
+  while (!fds_.empty() && fds_.front().read < frame_start_) {
+    ::close(fds_.front().fd);
+    fds_.pop_front();
+  }
+}
+
+bool Channel::too_many_fds() {
+  if (!max_held_fds_ || fds_.size() <= max_held_fds_) return false;
+  const DecodeError err{make_error_code(errc::limit_exceeded),
+                        "the peer sent more than " + std::to_string(max_held_fds_) +
+                            " descriptors that no NODE_HANDLE frame claimed"};
+  if (report_bad(err)) finish_close(err.code);
+  return true;
 }
 
 void Channel::complete(WriteCallback cb, std::error_code ec) {
@@ -130,6 +148,10 @@ void Channel::fail_write(WriteCallback cb, std::error_code ec) {
 void Channel::write(const Message& msg, int send_fd, WriteCallback cb) {
   if (closed_ || ending_) {
     complete(std::move(cb), make_error_code(errc::channel_closed));
+    return;
+  }
+  if (broken_) {
+    complete(std::move(cb), broken_);
     return;
   }
   if (send_fd < 0 && !queue_.empty() && queue_.back().fd < 0 && !queue_.back().cb &&
@@ -195,7 +217,11 @@ void Channel::flush() {
       int fds[max_fds_per_read];
       int count = 0, nfds = 0;
       for (auto& p : queue_) {
-        if (count == max_iov || (count > 0 && !batch_fds_) || (p.fd >= 0 && nfds == max_fds_per_read)) break;
+        // A batch is a run of frames that all carry descriptors: a frame without one after
+        // them would tell the peer (release_unclaimed) that the batch's descriptors are stale.
+        if (count == max_iov || (count > 0 && (!batch_fds_ || p.fd < 0)) || (p.fd >= 0 && nfds == max_fds_per_read)) {
+          break;
+        }
         if (p.fd >= 0) fds[nfds++] = p.fd;
         iov[count].iov_base = p.bytes.data() + p.offset;
         iov[count].iov_len = p.bytes.size() - p.offset;
@@ -242,27 +268,7 @@ void Channel::flush() {
         blocked_at_ = queued_bytes_;
         break;
       }
-      if (errno == EPIPE || errno == ECONNRESET) closed_by_peer_ = true;
-      std::error_code ec = uv_error(-errno);
-      // The peer is gone: every queued write fails with the system error.
-      bool uncovered = false;
-      while (!queue_.empty()) {
-        if (queue_.front().cb) {
-          complete(std::move(queue_.front().cb), ec);
-        } else {
-          uncovered = true;
-        }
-        queue_.pop_front();
-      }
-      if (uncovered && cb_.write_error) {
-        auto alive = alive_;
-        uv::next_tick([this, alive, ec] {
-          if (*alive && cb_.write_error) cb_.write_error(ec);
-        });
-      }
-      queued_bytes_ = 0;
-      if (ending_) finish_close(ec);
-      update_poll();
+      write_failed(-errno);
       return;
     }
     hot();
@@ -288,6 +294,44 @@ void Channel::flush() {
     return;
   }
   update_poll();
+}
+
+void Channel::write_failed(int status) {
+  // The socket cannot be written (EPIPE, ECONNRESET: the peer is gone). Every queued write and
+  // every later one fails with that error, and the channel ends as the peer's end, on a later
+  // tick and after reading what the peer wrote before it left. Until now a failed write left the
+  // channel open: a sender that retried on failure (the round-robin hand-out) wrote to it again at
+  // the next tick, forever, and the loop never got to read the end that would have stopped it.
+  const std::error_code ec = uv_error(status);
+  broken_ = ec;
+  closed_by_peer_ = true;  // nothing written from now on can reach it
+  bool uncovered = false;
+  while (!queue_.empty()) {
+    if (queue_.front().cb) {
+      complete(std::move(queue_.front().cb), ec);
+    } else {
+      uncovered = true;
+    }
+    queue_.pop_front();
+  }
+  queued_bytes_ = 0;
+  auto alive = alive_;
+  if (uncovered && cb_.write_error) {
+    uv::next_tick([this, alive, ec] {
+      if (*alive && cb_.write_error) cb_.write_error(ec);
+    });
+  }
+  if (ending_) {
+    finish_close(ec);
+    return;
+  }
+  update_poll();
+  uv::next_tick([this, alive, ec] {
+    if (!*alive || closed_) return;
+    // What the peer wrote before it left is still in the socket (or the ring): deliver it first.
+    for (int round = 0; round < max_final_reads && *alive && reading_ && !closed_; ++round) on_readable();
+    if (*alive) peer_ended(ec);
+  });
 }
 
 void Channel::update_poll() {
@@ -340,6 +384,7 @@ void Channel::on_readable() {
       peer_ended(n == 0 ? std::error_code{} : uv_error(static_cast<int>(n)));
       return;
     }
+    if (too_many_fds()) return;
     if (!deliver(read_buf_.data(), static_cast<std::size_t>(n))) return;
     if (static_cast<std::size_t>(n) < read_buf_.size()) return;  // drained for now
   }
@@ -358,13 +403,14 @@ ssize_t Channel::receive(char* buf, std::size_t len) {
     n = ::recvmsg(fd_, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
   } while (n < 0 && errno == EINTR);
   if (n < 0) return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+  if (n > 0) ++reads_;
   for (cmsghdr* cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
     if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
     std::size_t count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
     for (std::size_t i = 0; i < count; ++i) {
       int f;
       std::memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-      fds_.push_back(f);
+      fds_.push_back({f, reads_});
     }
   }
   return n;
@@ -393,11 +439,18 @@ bool Channel::deliver(const char* data, std::size_t n) {
   auto alive = alive_;
   hot();
   DecodeError err;
+  // Which read each frame began in (release_unclaimed): the first one may have begun earlier.
+  const std::uint64_t read = reads_;
+  const bool continues = codec_->buffering();
+  bool first = true;
   bool ok = codec_->feed(std::string_view(data, n),
                          [&](Message&& m) {
+                           frame_start_ = first && continues ? partial_start_ : read;
+                           first = false;
                            if (*alive && !closed_ && cb_.message) cb_.message(std::move(m));
                          },
                          err);
+  if (*alive && (!first || !continues)) partial_start_ = read;
   if (!*alive) return false;
   if (!ok && !closed_) {
     if (report_bad(err)) finish_close(err.code);
@@ -456,6 +509,7 @@ void Channel::on_readable_rings() {
   auto alive = alive_;
   rx_->reader_wake();
   const int r = drain_socket();
+  if (too_many_fds()) return;
   // Everything published comes first, even from a peer that has just left.
   read_ring();
   if (*alive && r != 0) peer_ended(r == 1 ? std::error_code{} : uv_error(r));
@@ -536,15 +590,7 @@ void Channel::flush_rings() {
         break;
       }
       if (n < 0) {
-        if (errno == EPIPE || errno == ECONNRESET) closed_by_peer_ = true;
-        const std::error_code ec = uv_error(-errno);
-        while (!queue_.empty()) {
-          complete(std::move(queue_.front().cb), ec);
-          queue_.pop_front();
-        }
-        queued_bytes_ = 0;
-        if (ending_) finish_close(ec);
-        update_poll();
+        write_failed(-errno);
         return;
       }
       int left = nfds;
@@ -618,6 +664,8 @@ void Channel::finish_close(std::error_code) {
   rings_.reset();
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
+  for (const HeldFd& f : fds_) ::close(f.fd);  // nothing can claim them any more
+  fds_.clear();
   auto end = std::move(cb_.end);
   cb_ = {};
   if (end) end();

@@ -42,6 +42,17 @@ class Channel {
   void write(const Message& msg, int send_fd, WriteCallback cb);
   // Takes the oldest received descriptor not yet claimed by a NODE_HANDLE frame; -1 if none.
   int take_fd();
+  // Called for a frame being delivered that claims no descriptor (not a NODE_HANDLE): closes the
+  // descriptors that arrived before that frame began, which no frame can claim any more (a
+  // descriptor rides on the first byte of its own frame, and a batch of them on the first byte
+  // of a run of NODE_HANDLE frames). Over the rings, descriptors travel apart from their frames:
+  // there only the bound of set_max_held_fds() applies.
+  void release_unclaimed();
+  // Beyond Node: a peer holding more than n received, unclaimed descriptors here is cut off with
+  // a bad_frame of errc::limit_exceeded (0, the default: no bound).
+  void set_max_held_fds(std::size_t n) { max_held_fds_ = n; }
+  // Descriptors received and not yet claimed.
+  std::size_t held_fds() const noexcept { return fds_.size(); }
   // Stops reading, fails queued writes with errc::channel_closed, closes the socket now.
   void close();
   // Stops reading now and closes the socket once queued writes are flushed (or fail).
@@ -88,7 +99,8 @@ class Channel {
   // stream, -EAGAIN when nothing waits, or -errno.
   ssize_t receive(char* buf, std::size_t len);
   void peer_ended(std::error_code ec);  // closes as the peer's end; an unfinished frame is an error
-  bool report_bad(const DecodeError& err);  // stops reading, tells bad_frame; false if that destroyed us
+  bool report_bad(const DecodeError& err);
+  bool too_many_fds();  // over max_held_fds_: reported and closed (true)  // stops reading, tells bad_frame; false if that destroyed us
   void on_readable_rings();
   void read_ring();
   void read_later();  // frames wait in the ring: read them on the next loop turn
@@ -97,6 +109,7 @@ class Channel {
   int drain_socket();
   void flush();
   void flush_rings();
+  void write_failed(int status);  // the socket cannot be written: fail everything, then end
   void wake_peer();
   void ring_broken();  // the peer wrote garbage into the rings: a bad frame, then closed
   void schedule_flush();
@@ -111,13 +124,22 @@ class Channel {
   Callbacks cb_;
   uv::Handle<uv_poll_t> poll_;
   std::deque<Pending> queue_;
-  std::deque<int> fds_;
+  struct HeldFd {
+    int fd;
+    std::uint64_t read;  // the read (reads_) it arrived with
+  };
+  std::deque<HeldFd> fds_;
+  std::size_t max_held_fds_ = 0;
+  std::uint64_t reads_ = 0;          // socket reads that returned bytes
+  std::uint64_t frame_start_ = 0;    // the read in which the frame being delivered began
+  std::uint64_t partial_start_ = 0;  // the read in which the buffered partial frame began
   std::size_t queued_bytes_ = 0;
   int poll_events_ = 0;
   bool reading_ = false;
   bool closed_ = false;
   bool ending_ = false;
   bool closed_by_peer_ = false;
+  std::error_code broken_;  // a write failed with this: the channel is ending
   bool flush_scheduled_ = false;
   bool write_blocked_ = false;  // the socket said EAGAIN: retry per batch, not per write
   std::size_t blocked_at_ = 0;  // queued_bytes_ when it did

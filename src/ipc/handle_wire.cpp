@@ -123,12 +123,15 @@ void Target::send_quiet(Message msg) {
 bool Target::send_now(Message msg, std::shared_ptr<Handle> handle, const SendOptions& opts, WriteCallback cb) {
   if (handle_queue_) {
     // Everything waits behind an unacknowledged handle, so messages keep their order.
+    if (max_queued_bytes_) handle_queue_bytes_ += msg.dump().size() + 1;
     handle_queue_->push_back({std::move(msg), std::move(handle), opts, std::move(cb)});
+    if (!check_queued()) return false;
     return handle_queue_->size() == 1;
   }
   if (!handle || !*handle) {
     // The common case: no handle, and nothing to do after the write unless the caller asked.
     channel_->write(msg, -1, std::move(cb));
+    if (!check_queued()) return false;
     return channel_->write_queue_size() < 65536 * 2;
   }
   bool closes_on_ack = !pipelined_ && handle->owned() && handle->type() == HandleType::net_socket;
@@ -171,6 +174,7 @@ void Target::on_ack(bool nack) {
   if (!handle_queue_) return;  // an ACK we did not ask for: ignore it
   auto queue = std::move(*handle_queue_);
   handle_queue_.reset();
+  handle_queue_bytes_ = 0;
   if (pending_) {
     auto again = pending_->send;
     int tries = pending_->retransmissions;
@@ -182,8 +186,26 @@ void Target::on_ack(bool nack) {
   if (!connected_ && !channel_->closed() && !handle_queue_) do_disconnect();
 }
 
+bool Target::check_queued() {
+  if (!max_queued_bytes_ || over_limit_ || channel_->write_queue_size() + handle_queue_bytes_ <= max_queued_bytes_) {
+    return !over_limit_;
+  }
+  // The peer does not read what it is sent (or asks for more than it reads): cut it off before
+  // its backlog takes the primary's memory. Closed on a later tick: this is inside a send().
+  over_limit_ = true;
+  connected_ = false;
+  report(make_error_code(errc::limit_exceeded), "more than max_queued_bytes wait to be written to the worker");
+  auto alive = alive_;
+  uv::next_tick([this, alive] {
+    if (*alive) destroy();
+  });
+  return false;
+}
+
 void Target::on_frame(Message&& m) {
   Handle none;
+  const bool claims_fd = is_internal(m) && m["cmd"] == wire::node_handle;
+  if (!claims_fd) channel_->release_unclaimed();
   if (!is_internal(m)) {
     if (cb_.message) cb_.message(std::move(m), none);
     return;
@@ -269,6 +291,7 @@ void Target::on_end() {
   if (handle_queue_) {
     auto queue = std::move(*handle_queue_);
     handle_queue_.reset();
+    handle_queue_bytes_ = 0;
     for (auto& q : queue) {
       if (q.handle) q.handle->reset();
       if (q.cb) {

@@ -56,6 +56,10 @@ class Target {
   // sent without waiting for each NODE_HANDLE_ACK, in frames marked noAck, several per sendmsg;
   // an owned handle is closed once written. Node peers keep Node's one-at-a-time exchange.
   void set_pipelined_handles(bool on);
+  // Beyond Node, in the primary: when more than n bytes wait to be written to the peer (in the
+  // channel and behind an unacknowledged handle), the peer is not reading: error gets
+  // errc::limit_exceeded and the channel is closed as by destroy() (0, the default: no bound).
+  void set_max_queued_bytes(std::size_t n) { max_queued_bytes_ = n; }
   // The same, for a handle-less send by the library itself: no check that the descriptor is a
   // sendable socket (the library made it), which saves two system calls per connection.
   bool send_internal(Message msg, Handle handle, WriteCallback cb);
@@ -77,6 +81,7 @@ class Target {
   void on_ack(bool nack);
   void do_disconnect();
   void on_end();
+  bool check_queued();  // false (and the peer cut off) past max_queued_bytes_
   void report(const std::error_code& ec, const char* what);  // on a later tick
   void report_now(const std::error_code& ec, const char* what);
 
@@ -86,6 +91,9 @@ class Target {
   bool disconnect_emitted_ = false;
   bool pipelined_ = false;
   std::optional<std::deque<QueuedSend>> handle_queue_;
+  std::size_t handle_queue_bytes_ = 0;  // about what handle_queue_ will write
+  std::size_t max_queued_bytes_ = 0;
+  bool over_limit_ = false;
   std::optional<PendingHandle> pending_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -336,19 +336,25 @@ TEST(RoundRobinHandle, NewcomerStartsLevel) {
 
 namespace {
 
+// A listening loopback socket and its address.
+int listener(sockaddr_in& sa) {
+  int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  sa = {};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  ::listen(lfd, 64);
+  socklen_t len = sizeof sa;
+  ::getsockname(lfd, reinterpret_cast<sockaddr*>(&sa), &len);
+  return lfd;
+}
+
 // Verifies that running out of descriptors pauses accepting instead of spinning or dropping: the
 // connections wait in the backlog and are all handed out once descriptors are free again.
 TEST(RoundRobinHandle, OutOfDescriptorsPausesAndLosesNothing) {
   Fixture f(8);
-  int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
-  ASSERT_EQ(::listen(lfd, 16), 0);
-  socklen_t len = sizeof sa;
-  ::getsockname(lfd, reinterpret_cast<sockaddr*>(&sa), &len);
-  ASSERT_EQ(f.rr->start(lfd), 0);
+  sockaddr_in sa;
+  ASSERT_EQ(f.rr->start(listener(sa)), 0);
   f.rr->add(1);
 
   constexpr int n = 3;
@@ -386,6 +392,82 @@ TEST(RoundRobinHandle, OutOfDescriptorsPausesAndLosesNothing) {
   for (int c : clients) ::close(c);
   f.rr.reset();
   uv_run(loop, UV_RUN_NOWAIT);  // lets the closed handles go
+}
+
+}  // namespace
+
+namespace {
+
+// Verifies that out of descriptors, a connection the handle closes (its worker answered) ends the
+// pause at once: with room for one descriptor and a pause far longer than the test, every
+// waiting connection is still handed out, one per answer.
+TEST(RoundRobinHandle, OutOfDescriptorsResumesWhenAnAnswerFreesOne) {
+  Fixture f(8);
+  sockaddr_in sa;
+  ASSERT_EQ(f.rr->start(listener(sa)), 0);
+  f.rr->set_accept_retry_ms(600000);
+  f.rr->add(1);
+  constexpr int n = 5;
+  int clients[n];
+  for (int& c : clients) c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  rlimit old{};
+  ::getrlimit(RLIMIT_NOFILE, &old);
+  int probe = ::dup(0);  // the lowest free number: one descriptor is left below the limit
+  ::close(probe);
+  rlimit tight = old;
+  tight.rlim_cur = static_cast<rlim_t>(probe + 1);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+  for (int c : clients) ASSERT_EQ(::connect(c, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+
+  const auto loop = cluster::loop();
+  std::size_t answered = 0;
+  for (int i = 0; i < 100000 && answered < static_cast<std::size_t>(n); ++i) {
+    uv_run(loop, UV_RUN_NOWAIT);
+    for (; answered < f.sent.size(); ++answered) f.sent[answered].reply(true);  // frees its descriptor
+  }
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
+  EXPECT_EQ(answered, static_cast<std::size_t>(n));
+  EXPECT_GE(f.rr->accept_pauses(), static_cast<std::uint64_t>(n - 1));  // it did run out each time
+  for (int c : clients) ::close(c);
+  f.rr.reset();
+  uv_run(loop, UV_RUN_NOWAIT);
+}
+
+// Verifies that a worker whose oldest connection went unanswered past the deadline is offered
+// no more until it answers; the others get the connections meanwhile.
+TEST(RoundRobinHandle, OverdueWorkerIsSkippedUntilItAnswers) {
+  std::vector<Sent> sent;
+  auto rr = std::make_shared<RoundRobinHandle>(
+      "null:0:4:undefined:0",
+      [&sent](int worker, int fd, RoundRobinHandle::Delivery d) {
+        d.written(true);
+        sent.push_back({worker, fd, std::move(d.answered), nullptr});
+        return true;
+      },
+      8, 50);
+  rr->add(1);
+  rr->add(2);
+  rr->distribute(conn());  // to 1
+  rr->distribute(conn());  // to 2
+  ASSERT_EQ(sent.size(), 2u);
+  sent[1].reply(true);  // 2 answers; 1 stays silent
+  // Wait (on the loop's clock) past the deadline.
+  uv_timer_t t;
+  uv_timer_init(cluster::loop(), &t);
+  uv_timer_start(&t, [](uv_timer_t*) {}, 60, 0);
+  uv_run(cluster::loop(), UV_RUN_DEFAULT);
+  for (int i = 0; i < 4; ++i) rr->distribute(conn());
+  ASSERT_EQ(sent.size(), 6u);
+  for (std::size_t i = 2; i < 6; ++i) EXPECT_EQ(sent[i].worker, 2) << i;
+  EXPECT_GE(rr->overdue_skips(), 4u);
+  sent[0].reply(true);  // 1 answers: it is offered connections again
+  for (std::size_t i = 2; i < 6; ++i) sent[i].reply(true);
+  rr->distribute(conn());
+  ASSERT_EQ(sent.size(), 7u);
+  EXPECT_EQ(sent[6].worker, 1);
+  rr.reset();
+  uv_close(reinterpret_cast<uv_handle_t*>(&t), nullptr);
+  uv_run(cluster::loop(), UV_RUN_NOWAIT);
 }
 
 }  // namespace
