@@ -139,8 +139,18 @@ int create_server_socket(const ServerSpec& spec) {
     sockaddr_un un{};
     un.sun_family = AF_UNIX;
     if (path.empty()) return UV_EINVAL;
-    if (path.size() >= sizeof un.sun_path) return UV_ENAMETOOLONG;
-    std::memcpy(un.sun_path, path.data(), path.size());
+    std::string name = path;
+    if (name.size() >= sizeof un.sun_path) {
+      // Node binds a path too long for sun_path relative to the current directory when it lies
+      // below it (test-cluster-net-listen-relative-path.js: a worker's relative path).
+      char cwd[4096];
+      if (getcwd(cwd, sizeof cwd)) {
+        const std::string prefix = std::string(cwd) + "/";
+        if (name.compare(0, prefix.size(), prefix) == 0) name = name.substr(prefix.size());
+      }
+    }
+    if (name.size() >= sizeof un.sun_path) return UV_ENAMETOOLONG;
+    std::memcpy(un.sun_path, name.data(), name.size());
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return last_error();
     if (::bind(fd, reinterpret_cast<sockaddr*>(&un), sizeof un) != 0) {
