@@ -1,0 +1,136 @@
+// sched_reuseport under faults: a stalled worker's waiting connections go to the others; planned
+// restarts under load reset nothing (the primary serves a departed worker's socket until a
+// newcomer takes it, on a kernel with tcp_migrate_req=0 as on most); a port another program
+// listens on is refused, as under sched_rr.
+#include "net_test_client.hpp"
+#include "support/storm_client.hpp"
+#include "support/test_support.hpp"
+
+#include <cluster/net.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+using namespace cluster;
+using namespace testing_support;
+
+// Listens on 127.0.0.1:PORT (0 when unset) and answers each connection with its id; a listen
+// error is sent to the primary as {error: name}.
+WORKER_ROLE(rp_worker) {
+  static auto server = net::create_server([](const std::shared_ptr<net::Socket>& s) {
+    s->end("worker " + std::to_string(worker().id()) + "\n");
+  });
+  server->on(ev::error, [](const std::system_error& e) { worker().send({{"error", err_name(e.code())}}); });
+  const char* port = std::getenv("PORT");
+  server->listen(port ? std::atoi(port) : 0, "127.0.0.1");
+}
+
+namespace {
+
+// Verifies that while one of two workers is stopped (SIGSTOP) under sched_reuseport, every
+// connection is answered by the other one: those the kernel puts in the stopped worker's queue
+// are accepted by the primary and handed over (they waited for its resumption before).
+TEST(ReusePortTrust, StalledWorkersQueueGoesToTheOthers) {
+  if (!net_test::use_policy(sched_reuseport)) GTEST_SKIP() << "the policy is frozen in this process";
+  constexpr int n = 100;
+  auto stalled = fork_role("rp_worker");
+  auto other = fork_role("rp_worker");
+  int listening = 0;
+  std::map<std::string, int> replies;
+  net_test::ClientThreads clients;
+  on(ev::listening, [&](Worker&, const Address& a) {
+    if (++listening != 2) return;
+    if (!net_test::stop_worker(*stalled, other.get())) return;
+    std::vector<net_test::ClientThreads::Job> jobs(n, [port = a.port] { return net_test::request({"tcp4", port, ""}, ""); });
+    clients.start(jobs, 8, [&](std::size_t, const std::string& r) { ++replies[r]; }, [&] {
+      // All answered while it was still stopped.
+      stalled->kill(SIGKILL);
+      other->disconnect();
+    });
+  });
+  run_loop();
+  EXPECT_EQ(replies, (std::map<std::string, int>{{"worker 2\n", n}}));
+}
+
+// Verifies that rolling restarts under sched_reuseport and connection-per-request load (the
+// oldest worker disconnected and a new one forked, 20 times) lose no request: no reset, no
+// connection closed without an answer.
+TEST(ReusePortTrust, RollingRestartsUnderLoadResetNothing) {
+  if (!net_test::use_policy(sched_reuseport)) GTEST_SKIP() << "the policy is frozen in this process";
+  constexpr int rounds = 20;
+  std::unique_ptr<storm::Client> client;
+  int restarts = 0, port = 0;
+  bool stopping = false;
+  auto roll = std::make_shared<std::function<void()>>();
+  // Once two workers listen: the oldest leaves gracefully and a new one takes its place.
+  on(ev::listening, [&](Worker&, const Address& a) {
+    port = a.port;
+    if (!client) {
+      if (cluster::workers().size() < 2) return;
+      client = std::make_unique<storm::Client>(port, "", "worker ", 16);
+      client->start();
+    }
+    if (restarts == rounds) {
+      stopping = true;
+      client->request_stop();
+      auto wait = std::make_shared<std::function<void()>>();
+      *wait = [&, wait] {
+        if (!client->finished()) return after(20, *wait);
+        client->stop();
+        cluster::disconnect();
+      };
+      (*wait)();
+      return;
+    }
+    ++restarts;
+    after(50, [&] {  // some load on the new worker first
+      auto all = cluster::workers();
+      all.begin()->second->disconnect();
+      fork_role("rp_worker");
+    });
+  });
+  fork_role("rp_worker");
+  fork_role("rp_worker");
+  run_loop(std::chrono::seconds(60));
+  ASSERT_TRUE(client);
+  const auto c = client->counts();
+  std::printf("[ rolling  ] %d restarts: %s\n", restarts, c.summary().c_str());
+  EXPECT_TRUE(stopping);
+  EXPECT_GT(c[storm::Outcome::ok], 0u);
+  EXPECT_EQ(c.failed(), 0u) << c.summary();
+}
+
+// Verifies that sched_reuseport refuses a port that another program's SO_REUSEPORT socket
+// listens on (EADDRINUSE, as sched_rr), instead of quietly sharing its traffic.
+TEST(ReusePortTrust, RefusesAPortAnotherProgramListensOn) {
+  if (!net_test::use_policy(sched_reuseport)) GTEST_SKIP() << "the policy is frozen in this process";
+  const int intruder = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  ::setsockopt(intruder, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(intruder, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  ASSERT_EQ(::listen(intruder, 16), 0);
+  socklen_t len = sizeof sa;
+  ::getsockname(intruder, reinterpret_cast<sockaddr*>(&sa), &len);
+  auto w = fork_role("rp_worker", {{"PORT", std::to_string(ntohs(sa.sin_port))}});
+  std::string error;
+  w->on(ev::message, [&](const Message& m) {
+    error = m.value("error", "");
+    w->kill(SIGKILL);
+  });
+  run_loop();
+  ::close(intruder);
+  EXPECT_EQ(error, "EADDRINUSE");
+}
+
+}  // namespace
