@@ -20,7 +20,14 @@ struct Layout {
 };
 
 constexpr std::size_t layout_bytes = 64;
-constexpr std::size_t ring_bytes(std::size_t capacity) { return sizeof(Ring::Header) + capacity; }
+// Far beyond any real ring; keeps total_bytes() from wrapping, so a layout whose capacity field
+// was tampered with cannot pass attach()'s size check and place a ring outside the mapping.
+constexpr std::size_t max_capacity = std::size_t{1} << 40;
+// A ring's header, then its bytes rounded up so that the next ring's header is aligned too.
+constexpr std::size_t ring_bytes(std::size_t capacity) {
+  constexpr std::size_t align = alignof(Ring::Header);
+  return sizeof(Ring::Header) + (capacity + align - 1) / align * align;
+}
 constexpr std::size_t total_bytes(std::size_t capacity) { return layout_bytes + 2 * ring_bytes(capacity); }
 
 }  // namespace
@@ -87,6 +94,10 @@ bool Ring::writer_needs_wake() {
 }
 
 std::unique_ptr<RingPair> RingPair::create(std::size_t capacity) {
+  if (capacity == 0 || capacity > max_capacity) {
+    errno = EINVAL;
+    return nullptr;
+  }
   const int fd = ::memfd_create("cppcluster-ipc-ring", MFD_CLOEXEC);
   if (fd < 0) return nullptr;
   const std::size_t size = total_bytes(capacity);
@@ -117,7 +128,8 @@ std::unique_ptr<RingPair> RingPair::attach(int fd) {
   void* base = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (base == MAP_FAILED) return nullptr;
   const auto* layout = static_cast<const Layout*>(base);
-  if (layout->magic != magic || layout->capacity == 0 || total_bytes(layout->capacity) != size) {
+  if (layout->magic != magic || layout->capacity == 0 || layout->capacity > max_capacity ||
+      total_bytes(layout->capacity) != size) {
     ::munmap(base, size);
     return nullptr;
   }

@@ -71,7 +71,7 @@ class RingPair {
   static constexpr std::size_t default_capacity = 256 * 1024;
 
   // A new anonymous shared mapping (memfd) for a worker about to be spawned; nullptr (errno set)
-  // when memory cannot be had. fd() is what the worker inherits.
+  // when memory cannot be had or capacity is 0 or above 2^40. fd() is what the worker inherits.
   static std::unique_ptr<RingPair> create(std::size_t capacity = default_capacity);
   // Maps the rings a primary made (the descriptor may be closed afterwards); nullptr when fd is
   // not such a mapping.

@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -101,6 +102,40 @@ TEST(IpcRing, ImpossiblePositionsMoveNothing) {
   EXPECT_FALSE(tx.intact());
   EXPECT_EQ(tx.write(buf, sizeof buf), 0u);
   EXPECT_FALSE(tx.writer_wait() && tx.intact());
+}
+
+// Verifies a capacity that is not a multiple of 64 still leaves both rings' headers aligned
+// for their atomics (found by tests/fuzz/fuzz_ring: ring 1's header sat at an odd address).
+TEST(IpcRing, OddCapacitiesKeepHeadersAligned) {
+  for (std::size_t capacity : {1u, 16u, 100u, 4097u}) {
+    auto a = RingPair::create(capacity);
+    ASSERT_TRUE(a);
+    auto b = RingPair::attach(a->fd());
+    ASSERT_TRUE(b);
+    for (bool primary : {true, false}) {
+      EXPECT_EQ(reinterpret_cast<std::uintptr_t>(a->tx(primary).header()) % alignof(ipc::Ring::Header), 0u) << capacity;
+    }
+    auto tx = a->tx(false);
+    auto rx = b->rx(true);
+    char buf[8] = {};
+    EXPECT_EQ(tx.write("a", 1), 1u);
+    EXPECT_EQ(rx.read(buf, sizeof buf), 1u);
+    EXPECT_EQ(buf[0], 'a');
+  }
+  EXPECT_FALSE(RingPair::create(0));
+}
+
+// Verifies attach() refuses a layout whose capacity field makes the mapping's size wrap around
+// (capacity + 2^63 passed the size check and put ring 1 far outside the mapping; found by
+// tests/fuzz/fuzz_ring).
+TEST(IpcRing, AttachRefusesCapacityThatWrapsTheSize) {
+  auto a = RingPair::create(64);
+  ASSERT_TRUE(a);
+  void* view = ::mmap(nullptr, 64, PROT_READ | PROT_WRITE, MAP_SHARED, a->fd(), 0);
+  ASSERT_NE(view, MAP_FAILED);
+  static_cast<std::uint64_t*>(view)[1] += std::uint64_t{1} << 63;  // magic, then capacity
+  EXPECT_FALSE(RingPair::attach(a->fd()));
+  ::munmap(view, 64);
 }
 
 // Runs the loop until done() or 20 s (a stuck test fails instead of hanging).
