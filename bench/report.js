@@ -36,8 +36,10 @@ for (const { figure, cmd, result } of rows) {
 
 // Lower is better for times, memory, CPU (primary_cpu_us_per_conn) and max_min; higher for rates
 // (req_per_s, conns_per_s, msgs_per_s).
-const lowerIsBetter = (metric) => /_us$|_ms$|rss|cpu|max_min/.test(metric);
-const neutral = (metric) => /^(min|max)_conns$/.test(metric);
+// The kill storm counts failed requests by outcome (lower is better) beside the ok ones.
+const lowerIsBetter = (metric) =>
+  /_us$|_ms$|rss|cpu|max_min/.test(metric) || /^(refused|reset|closed|timeout|other|failed|unexplained|hung)$/.test(metric);
+const neutral = (metric) => /^(min|max)_conns$|^kills$|^stopped$/.test(metric);
 let md = `# Benchmark results\n\n`;
 md += `Written by \`make bench\` (bench/run.sh, then bench/report.js) on ${new Date().toISOString().slice(0, 10)}.\n`;
 md += `Each figure ran ${runs} times (the wrk and fairness figures at most 3 times unless HEAVY_RUNS says otherwise), `;

@@ -68,5 +68,15 @@ for ((i = 1; i <= heavy_runs; i++)); do
   done
 done
 
+# Kill storm: a worker of 2 SIGKILLed every 200 ms under connection-per-request load for
+# STORM_SECONDS (default 10), every request's outcome counted, each policy.
+for ((i = 1; i <= heavy_runs; i++)); do
+  for policy in rr none reuseport; do
+    run "storm-$policy" "$here/storm_bench.sh" "$build" cppcluster "$policy"
+    [[ $policy == reuseport ]] && continue  # cppcluster only
+    run "storm-$policy" "$here/storm_bench.sh" "$build" node "$policy"
+  done
+done
+
 node "$here/report.js" "$out" "$here/RESULTS.md" "$runs"
 echo "wrote $here/RESULTS.md" >&2
