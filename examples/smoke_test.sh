@@ -79,5 +79,64 @@ check_hello_server() {
 }
 check_hello_server
 
+# hello_server on a port another program holds: it says why and exits 1 (instead of 0).
+check_hello_server_port_in_use() {
+  local out status port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null)
+  if [ -z "$port" ]; then
+    echo "skip hello_server (port in use): no python3 to hold a port"
+    return
+  fi
+  # The holder listens on all addresses, as a server already running would.
+  out=$(python3 -c "
+import socket, subprocess, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('', $port)); s.listen()
+r = subprocess.run(['timeout', '30', '$bin/hello_server'], env={'PORT': '$port', 'WORKERS': '2'},
+                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+print(r.stdout, end=''); sys.exit(r.returncode)" 2>&1)
+  status=$?
+  if [ "$status" -eq 1 ] && grep -q 'EADDRINUSE' <<<"$out"; then
+    echo "ok   hello_server (port in use: exit 1)"
+    passed=$((passed + 1))
+  else
+    echo "FAIL hello_server (port in use): exit status $status"
+    sed 's/^/     | /' <<<"$out"
+    failed=$((failed + 1))
+  fi
+}
+check_hello_server_port_in_use
+
+# hello_server whose stdout reader goes away (| head -1): SIGPIPE is ignored, it still serves.
+check_hello_server_sigpipe() {
+  local log pid port served=""
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null)
+  if [ -z "$port" ]; then
+    echo "skip hello_server (stdout closed): no python3 to find a free port"
+    return
+  fi
+  log=$(mktemp)
+  (PORT=$port WORKERS=1 "$bin/hello_server" 2>"$log" | head -1 >/dev/null) &
+  pid=$!
+  for _ in $(seq 1 100); do
+    if curl -s --max-time 10 "http://127.0.0.1:$port/" 2>/dev/null | grep -q '^hello world'; then
+      served=1
+      break
+    fi
+    sleep 0.1
+  done
+  if [ -n "$served" ]; then
+    echo "ok   hello_server (stdout closed: still serving)"
+    passed=$((passed + 1))
+  else
+    echo "FAIL hello_server (stdout closed): not serving"
+    sed 's/^/     | /' "$log"
+    failed=$((failed + 1))
+  fi
+  pkill -TERM -f "^$bin/hello_server" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  rm -f "$log"
+}
+check_hello_server_sigpipe
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
