@@ -69,12 +69,13 @@ TEST(ReusePortTrust, RollingRestartsUnderLoadResetNothing) {
   std::unique_ptr<storm::Client> client;
   int restarts = 0, port = 0;
   bool stopping = false;
-  auto roll = std::make_shared<std::function<void()>>();
-  // Once two workers listen: the oldest leaves gracefully and a new one takes its place.
+  // Whenever two workers listen: the oldest leaves gracefully and a new one takes its place.
   on(ev::listening, [&](Worker&, const Address& a) {
     port = a.port;
+    int listening = 0;
+    for (auto& [id, w] : cluster::workers()) listening += w->state() == WorkerState::listening;
+    if (listening < 2) return;
     if (!client) {
-      if (cluster::workers().size() < 2) return;
       client = std::make_unique<storm::Client>(port, "", "worker ", 16);
       client->start();
     }
