@@ -3,7 +3,6 @@
 // second. WORKERS overrides the number of workers; Ctrl-C or SIGTERM stops cleanly.
 #include <cluster/cluster.hpp>
 #include <cluster/net.hpp>
-#include <uv.h>
 
 #include <unistd.h>
 
@@ -26,10 +25,8 @@ int main() {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   if (cluster::is_primary()) {
     // Print the request count every second; the timer never keeps the primary alive by itself.
-    static uv_timer_t timer;
-    uv_timer_init(cluster::loop(), &timer);
-    uv_timer_start(&timer, [](uv_timer_t*) { std::printf("numReqs = %ld\n", num_reqs), std::fflush(stdout); }, 1000, 1000);
-    uv_unref(reinterpret_cast<uv_handle_t*>(&timer));
+    cluster::set_interval([] { std::printf("numReqs = %ld\n", num_reqs), std::fflush(stdout); },
+                          std::chrono::seconds(1)).unref();
 
     const int n = env_int("WORKERS", static_cast<int>(cluster::available_parallelism()));
     for (int i = 0; i < n; ++i) cluster::fork();

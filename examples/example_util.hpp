@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cluster/cluster.hpp>
-#include <uv.h>
 
 #include <cstdlib>
 #include <initializer_list>
@@ -16,16 +15,9 @@ inline int env_int(const char* name, int fallback) {
   return v && *v ? std::atoi(v) : fallback;
 }
 
-// Runs fn on each of the signals (libuv signal handles, so on the loop); the handles never keep
-// the process alive.
+// Runs fn on each of the signals (on the loop); the listeners never keep the process alive.
 inline void on_signals(std::initializer_list<int> signals, void (*fn)(int)) {
-  for (int sig : signals) {
-    auto* h = new uv_signal_t{};
-    uv_signal_init(cluster::loop(), h);
-    h->data = reinterpret_cast<void*>(fn);
-    uv_signal_start(h, [](uv_signal_t* s, int signum) { reinterpret_cast<void (*)(int)>(s->data)(signum); }, sig);
-    uv_unref(reinterpret_cast<uv_handle_t*>(h));
-  }
+  for (int sig : signals) cluster::on_signal(sig, fn);
 }
 
 }  // namespace example

@@ -5,24 +5,17 @@
 // timeout. PORT chooses the port (default: any free port).
 #include <cluster/cluster.hpp>
 #include <cluster/net.hpp>
-#include <uv.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <set>
 
-namespace {
-
-uv_timer_t timeout;
-
-}  // namespace
-
 int main() {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   if (cluster::is_primary()) {
     auto worker = cluster::fork();
-    uv_timer_init(cluster::loop(), &timeout);
+    static cluster::Timer timeout;
     static std::shared_ptr<cluster::net::Socket> client;
     worker->on(cluster::ev::listening, [w = worker.get()](const cluster::Address& address) {
       std::printf("primary: worker %d listening on port %d; opening a long-lived connection\n", w->id(), address.port);
@@ -33,21 +26,20 @@ int main() {
         std::printf("primary: sending 'shutdown' and disconnecting\n");
         w->send("shutdown");
         w->disconnect();
-        timeout.data = w;
-        uv_timer_start(&timeout, [](uv_timer_t* t) {
+        timeout = cluster::set_timeout([w] {
           std::printf("primary: no disconnect after 2 s, killing the worker\n");
-          static_cast<cluster::Worker*>(t->data)->kill();
-        }, 2000, 0);
+          w->kill();
+        }, std::chrono::seconds(2));
       });
     });
     worker->on(cluster::ev::disconnect, [] {
       std::printf("primary: worker disconnected\n");
-      uv_timer_stop(&timeout);
+      timeout.cancel();
       if (client) client->destroy();
     });
     worker->on(cluster::ev::exit, [](int code, std::string_view signal) {
       std::printf("primary: worker exited (%s)\n", signal.empty() ? std::to_string(code).c_str() : std::string(signal).c_str());
-      uv_close(reinterpret_cast<uv_handle_t*>(&timeout), nullptr);
+      timeout.cancel();
     });
   } else {
     static std::set<std::shared_ptr<cluster::net::Socket>> open;

@@ -5,7 +5,6 @@
 // WORKERS as in hello_server; Ctrl-C stops.
 #include <cluster/cluster.hpp>
 #include <cluster/net.hpp>
-#include <uv.h>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -40,18 +39,12 @@ int main() {
     const char* w = std::getenv("WORKERS");
     const int n = w ? std::atoi(w) : static_cast<int>(cluster::available_parallelism());
     for (int i = 0; i < n; ++i) cluster::fork();
-    static uv_signal_t sig;
-    uv_signal_init(cluster::loop(), &sig);
-    uv_signal_start(&sig, [](uv_signal_t* s, int) {
+    static cluster::listener_id sig = cluster::on_signal(SIGINT, [](int) {
       cluster::disconnect();
-      uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
-    }, SIGINT);
-    uv_unref(reinterpret_cast<uv_handle_t*>(&sig));
+      cluster::off_signal(sig);
+    });
   } else {
-    static uv_signal_t sig;  // Ctrl-C reaches the workers too: the primary decides
-    uv_signal_init(cluster::loop(), &sig);
-    uv_signal_start(&sig, [](uv_signal_t*, int) {}, SIGINT);
-    uv_unref(reinterpret_cast<uv_handle_t*>(&sig));
+    cluster::on_signal(SIGINT, [](int) {});  // Ctrl-C reaches the workers too: the primary decides
     auto server = cluster::net::create_server([](const std::shared_ptr<cluster::net::Socket>& socket) {
       // Taken before any byte is read, so the other side sees the whole stream.
       int fd = socket->release_fd();

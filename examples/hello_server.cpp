@@ -3,7 +3,6 @@
 // WORKERS overrides the number of workers. Ctrl-C (or SIGTERM) disconnects the workers and ends.
 #include <cluster/cluster.hpp>
 #include <cluster/net.hpp>
-#include <uv.h>
 
 #include <unistd.h>
 

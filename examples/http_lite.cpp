@@ -2,16 +2,24 @@
 
 #include <cluster/cluster.hpp>
 #include <http_parser.h>
-#include <uv.h>
 
+#include <chrono>
 #include <cstring>
+#include <map>
 
 namespace http_lite {
 
-constexpr uint64_t keep_alive_timeout_ms = 5000;
+constexpr std::chrono::milliseconds keep_alive_timeout{5000};
 
-// One connection's parser state. The socket's data listener owns it; the timer's memory is freed
-// by its close callback.
+struct Connection;
+
+// A server's open connections and whether it is draining (close_idle_connections() was called).
+struct ServerState {
+  std::map<Connection*, std::weak_ptr<Connection>> open;
+  bool draining = false;
+};
+
+// One connection's parser state. The socket's data listener owns it.
 struct Connection {
   cluster::net::Socket* socket = nullptr;
   std::weak_ptr<cluster::net::Server> server;
@@ -21,16 +29,19 @@ struct Connection {
   std::string field;
   bool in_value = false;
   bool keep_alive = true;
-  uv_timer_t* timer = nullptr;
+  bool in_request = false;
+  int served = 0;  // responses sent: a fresh connection's first request may still be on its way
+  std::shared_ptr<ServerState> state;
+  cluster::Timer timer;  // the keep-alive timeout while idle
 
   void idle() {
-    if (timer) uv_timer_start(timer, [](uv_timer_t* t) {
-      auto* c = static_cast<Connection*>(t->data);
-      if (c && c->socket) c->socket->destroy();
-    }, keep_alive_timeout_ms, 0);
+    in_request = false;
+    ++served;
+    timer.refresh();
   }
   void busy() {
-    if (timer) uv_timer_stop(timer);
+    in_request = true;
+    timer.cancel();
   }
   // Runs the handler for the parsed request; sends an empty 200 if it did not answer.
   void respond() {
@@ -39,13 +50,17 @@ struct Connection {
     handler(req, res);
     if (!res.ended_) res.end();
   }
-  void close_timer() {
-    if (!timer) return;
-    timer->data = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(timer), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-    timer = nullptr;
+  void closed() {
+    socket = nullptr;
+    timer.cancel();
+    state->open.erase(this);
   }
 };
+
+std::map<const cluster::net::Server*, std::shared_ptr<ServerState>>& states() {
+  static std::map<const cluster::net::Server*, std::shared_ptr<ServerState>> m;
+  return m;
+}
 
 namespace {
 
@@ -104,7 +119,7 @@ int on_message_complete(http_parser* p) {
   Connection* c = conn_of(p);
   c->req.method = http_method_str(static_cast<http_method>(p->method));
   auto srv = c->server.lock();
-  c->keep_alive = http_should_keep_alive(p) != 0 && srv && srv->listening();
+  c->keep_alive = http_should_keep_alive(p) != 0 && srv && srv->listening() && !c->state->draining;
   c->respond();
   if (!c->keep_alive) return -1;  // stop parsing: the connection is ending
   c->idle();
@@ -157,17 +172,22 @@ void Response::end(std::string_view body) {
 
 void serve(const std::shared_ptr<cluster::net::Server>& server, Handler handler) {
   std::weak_ptr<cluster::net::Server> weak = server;
-  server->on(cluster::ev::connection, [weak, handler](const std::shared_ptr<cluster::net::Socket>& s) {
+  auto state = std::make_shared<ServerState>();
+  states()[server.get()] = state;
+  server->on(cluster::ev::close, [raw = server.get()] { states().erase(raw); });
+  server->on(cluster::ev::connection, [weak, handler, state](const std::shared_ptr<cluster::net::Socket>& s) {
     auto c = std::make_shared<Connection>();
     c->socket = s.get();
     c->server = weak;
     c->handler = handler;
+    c->state = state;
+    state->open[c.get()] = c;
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c.get();
-    c->timer = new uv_timer_t{};
-    uv_timer_init(cluster::loop(), c->timer);
-    c->timer->data = c.get();
-    c->idle();
+    // Cancelled when the connection closes, so the raw pointer never outlives it.
+    c->timer = cluster::set_timeout([raw = c.get()] {
+      if (raw->socket) raw->socket->destroy();
+    }, keep_alive_timeout);
     s->set_no_delay(true);
     s->on(cluster::ev::data, [c](std::string_view bytes) {
       if (!c->socket) return;
@@ -177,11 +197,20 @@ void serve(const std::shared_ptr<cluster::net::Server>& server, Handler handler)
         c->socket->end("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
       }
     });
-    s->on(cluster::ev::close, [c] {
-      c->socket = nullptr;
-      c->close_timer();
-    });
+    s->on(cluster::ev::close, [c] { c->closed(); });
   });
+}
+
+void close_idle_connections(const cluster::net::Server& server) {
+  auto it = states().find(&server);
+  if (it == states().end()) return;
+  auto state = it->second;
+  state->draining = true;
+  auto open = state->open;  // destroy() may close at once, which edits the map
+  for (auto& [raw, weak] : open) {
+    auto c = weak.lock();
+    if (c && c->socket && !c->in_request && c->served > 0) c->socket->destroy();
+  }
 }
 
 }  // namespace http_lite

@@ -49,6 +49,11 @@ using Handler = std::function<void(const Request&, Response&)>;
 // Serves HTTP on every connection server accepts.
 void serve(const std::shared_ptr<cluster::net::Server>& server, Handler handler);
 
+// Closes the server's connections that wait idle between keep-alive requests, and makes every
+// later response say "Connection: close" (Node's server.closeIdleConnections(), plus the drain a
+// retiring worker wants). Does nothing for a server serve() was not called on.
+void close_idle_connections(const cluster::net::Server& server);
+
 // A new net::Server serving HTTP with handler (Node's http.createServer).
 inline std::shared_ptr<cluster::net::Server> create_server(Handler handler) {
   auto server = cluster::net::create_server();

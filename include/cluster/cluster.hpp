@@ -8,6 +8,8 @@
 #include "cluster/events.hpp"
 #include "cluster/message.hpp"
 #include "cluster/settings.hpp"
+#include "cluster/signal.hpp"
+#include "cluster/timer.hpp"
 #include "cluster/worker.hpp"
 
 #include <functional>
