@@ -78,5 +78,15 @@ for ((i = 1; i <= heavy_runs; i++)); do
   done
 done
 
+# Hostile workers: what 2 good workers serve while a third misbehaves, and what the primary holds.
+for ((i = 1; i <= heavy_runs; i++)); do
+  for kind in none fds queryserver noread; do
+    run "hostile-rr-$kind" env STORM_SECONDS=5 "$here/hostile_bench.sh" "$build" rr "$kind"
+  done
+  for kind in none stop; do
+    run "hostile-reuseport-$kind" env STORM_SECONDS=5 "$here/hostile_bench.sh" "$build" reuseport "$kind"
+  done
+done
+
 node "$here/report.js" "$out" "$here/RESULTS.md" "$runs"
 echo "wrote $here/RESULTS.md" >&2

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <fstream>
 
@@ -88,17 +89,55 @@ int ReusePortHandle::add(int worker) {
   return fd;
 }
 
-void ReusePortHandle::drain(int fd) {
+std::uint64_t ReusePortHandle::drain(int fd) {
   // Bounded in case connections keep arriving faster than they are taken.
+  std::uint64_t n = 0;
   for (int i = 0; i < 1 << 16; ++i) {
     int c = ::accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (c < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
-      return;  // EAGAIN: drained; EINVAL: never listened; EMFILE: the next poll or check retries
+      break;  // EAGAIN: drained; EINVAL: never listened; EMFILE: the next poll or check retries
     }
-    ++rescued_;
+    ++n;
     rescue_->distribute(c);  // closed at once when no worker is left
   }
+  rescued_ += n;
+  return n;
+}
+
+void ReusePortHandle::watch(int worker, int fd) {
+  auto w = std::make_unique<Watch>();
+  w->owner = this;
+  w->fd = fd;
+  if (uv_poll_init_socket(uv::loop(), w->poll.get(), fd) != 0 || uv_timer_init(uv::loop(), w->grace.get()) != 0) {
+    return;  // unwatched: the checks still rescue its queue, only later
+  }
+  w->poll.initialized();
+  w->grace.initialized();
+  w->poll.get()->data = w.get();
+  w->grace.get()->data = w.get();
+  uv_unref(w->poll.base());
+  uv_unref(w->grace.base());
+  uv_poll_start(w->poll.get(), UV_READABLE, &ReusePortHandle::on_watched_readable);
+  stalled_[worker] = std::move(w);
+}
+
+void ReusePortHandle::on_watched_readable(uv_poll_t* h, int status, int) {
+  auto* self = static_cast<Watch*>(h->data);
+  if (!self || status < 0) return;
+  // Level-triggered: stop watching until the grace is over.
+  uv_poll_stop(h);
+  const std::uint64_t grace = std::max<std::uint64_t>(self->owner->check_ms_ / 100, 1);
+  uv_timer_start(self->grace.get(), [](uv_timer_t* t) {
+    uv::CallbackScope scope;
+    if (auto* watch = static_cast<Watch*>(t->data)) watch->owner->take_after_grace(*watch);
+  }, grace, 0);
+}
+
+void ReusePortHandle::take_after_grace(Watch& w) {
+  // What the worker did not take itself within the grace goes to the others.
+  w.taken += drain(w.fd);
+  uv_poll_start(w.poll.get(), UV_READABLE, &ReusePortHandle::on_watched_readable);
 }
 
 void ReusePortHandle::adopt(int fd) {
@@ -123,6 +162,7 @@ bool ReusePortHandle::remove(int worker, RoundRobinHandle::Leaving how) {
   const int fd = it->second;
   sockets_.erase(it);
   backlogged_.erase(worker);
+  stalled_.erase(worker);
   const bool last = rescue_->remove(worker, how);
   if (last) {
     // The server closes with its last worker, as under sched_rr: whatever waits is reset.
@@ -149,11 +189,19 @@ void ReusePortHandle::check_stalls() {
   for (auto& [worker, fd] : sockets_) {
     const bool waiting = accept_queue_length(fd) > 0;
     bool& before = backlogged_[worker];
-    if (waiting && before) {
+    if (auto s = stalled_.find(worker); s != stalled_.end()) {
+      // Under watch: it accepts again once its queue stays empty with nothing taken for it.
+      if (!waiting && s->second->taken == 0) {
+        stalled_.erase(s);
+        rescue_->set_paused(worker, false);
+      } else {
+        s->second->taken = 0;
+        drain(fd);
+      }
+    } else if (waiting && before) {
       rescue_->set_paused(worker, true);
       drain(fd);
-    } else if (!waiting) {
-      rescue_->set_paused(worker, false);
+      watch(worker, fd);
     }
     before = waiting;
   }

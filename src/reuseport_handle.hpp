@@ -10,7 +10,10 @@
 //   So a planned restart or a reload resets no connection on any kernel.
 // - A stalled worker (its accept queue non-empty at two checks in a row, half the hand-off
 //   deadline apart) has its queue accepted by the primary and handed to the others, and gets no
-//   rescued connection itself, until a check finds its queue empty.
+//   rescued connection itself. From then on the primary watches its socket: a connection that
+//   lands there is left a short grace (1% of the check interval: 5 ms) for the worker to take,
+//   then taken and handed over. A check that finds the queue empty with nothing taken since the
+//   last one ends the watch (the worker accepts again).
 // - The first socket of a group refuses a port another program listens on (EADDRINUSE, as
 //   sched_rr does), although SO_REUSEPORT alone would let the two share it.
 #pragma once
@@ -60,9 +63,21 @@ class ReusePortHandle {
     ReusePortHandle* owner;
   };
 
+  // A stalled worker's socket under watch (see above).
+  struct Watch {
+    ReusePortHandle* owner;
+    int fd;
+    uv::Handle<uv_poll_t> poll;
+    uv::Handle<uv_timer_t> grace;
+    std::uint64_t taken = 0;  // connections taken from it since the last check
+  };
+
   int bind_first();  // the group's first socket, after checking that nobody else listens there
+  void watch(int worker, int fd);
+  void take_after_grace(Watch& w);
+  static void on_watched_readable(uv_poll_t* h, int status, int events);
   void adopt(int fd);  // serve a departed worker's socket
-  void drain(int fd);
+  std::uint64_t drain(int fd);  // accepts what waits and hands it out; returns how many
   void check_stalls();
 
   std::string key_;
@@ -73,6 +88,7 @@ class ReusePortHandle {
   std::uint64_t check_ms_;
   uv::Handle<uv_timer_t> check_;
   std::map<int, bool> backlogged_;  // worker -> its queue was non-empty at the last check
+  std::map<int, std::unique_ptr<Watch>> stalled_;  // workers found stalled, their sockets watched
   std::uint64_t rescued_ = 0;
   bool migrate_;  // net.ipv4.tcp_migrate_req=1: a closed socket's requests move to the others
 };
