@@ -7,12 +7,16 @@
 // descriptors closed).
 //
 // Input: lines of JSON objects. Each is sent as a worker's message, with cmd NODE_CLUSTER when it
-// has none. Harness fields, removed before sending: "$w" picks the worker (0 or 1); a line with
-// "$connect" sends nothing and connects a client to one of the servers made so far; "ack": "$"
-// becomes the seq of the last message the primary sent that worker (to answer a newconn). A
-// queryServer is bound to loopback only: its address becomes 127.0.0.1 or ::1 unless it is a
-// loopback or unparsable literal, an integer port becomes 0, a Unix path one in a temporary
-// directory, and an fd one of a few loopback sockets and odd descriptors made at start-up.
+// has none. Harness fields, removed before sending: "$w" picks the worker (0 or 1); "$fds": n
+// attaches n (up to 4) descriptors to the frame; a line with "$connect" sends nothing and
+// connects a client to one of the servers made so far; a line with "$leave" closes the worker's
+// end of the channel (it is replaced at the end of the input); "ack": "$" becomes the seq of the
+// last message the primary sent that worker (to answer a newconn). Each worker may share 16
+// servers (max_servers_per_worker), so that inputs reach the bound.
+// A queryServer (also one in a NODE_HANDLE's msg) binds loopback only: its address becomes
+// 127.0.0.1 or ::1 unless it is a loopback or unparsable literal, an integer port becomes 0, a
+// Unix path one in a temporary directory, and an fd one of a few loopback sockets and odd
+// descriptors made at start-up.
 // After each input every newconn is answered and every server closed with the close act; the
 // primary must then hold exactly the descriptors it held before (a leak aborts), and nothing may
 // throw or crash. NODE_CLUSTER_SCHED_POLICY=none or =reuseport fuzzes the other policies;
@@ -21,6 +25,7 @@
 #include "fuzz_support.hpp"
 
 #include "detail.hpp"
+#include "ipc/handle_wire.hpp"
 #include "ipc/json_codec.hpp"
 #include "wire.hpp"
 
@@ -37,6 +42,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <string>
 #include <vector>
@@ -110,22 +116,30 @@ void make_odd_fds() {
   s.odd_fds.push_back(4000);
 }
 
-// Writes a frame of m on fd, waiting for room; false when the channel is gone.
-bool write_frame(int fd, const Message& m) {
+// Writes a frame of m on fd, waiting for room, with nfds fresh descriptors (a TCP socket, then
+// /dev/null, ...) on its first byte; false when the channel is gone.
+bool write_frame(int fd, const Message& m, unsigned nfds = 0) {
   std::string bytes;
   ipc::write_json(m, bytes);
   bytes += '\n';
+  int fds[4];
+  std::size_t made = 0;
+  for (unsigned i = 0; i < nfds && made < 4; ++i) {
+    const int f = i % 2 ? ::open("/dev/null", O_RDONLY | O_CLOEXEC) : ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (f >= 0) fds[made++] = f;
+  }
   std::string_view rest = bytes;
   for (int tries = 0; !rest.empty() && tries < 1000; ++tries) {
-    const ssize_t n = ::send(fd, rest.data(), rest.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    const ssize_t n = fuzz::send_with_fds(fd, rest, fds, rest.size() == bytes.size() ? made : 0);
     if (n > 0) {
       rest.remove_prefix(static_cast<std::size_t>(n));
     } else if (n < 0 && errno != EAGAIN) {
-      return false;
+      break;
     } else {
       uv_run(cluster::loop(), UV_RUN_NOWAIT);  // the primary reads: room again
     }
   }
+  for (std::size_t i = 0; i < made; ++i) ::close(fds[i]);
   return rest.empty();
 }
 
@@ -164,13 +178,14 @@ void drain(Peer& p) {
   }
 }
 
-// Sends m as peer p's message, then a marker, and runs the loop until the primary has handled both.
-void deliver(Peer& p, const Message& m) {
+// Sends m (with nfds descriptors) as peer p's message, then a marker, and runs the loop until the
+// primary has handled both.
+void deliver(Peer& p, const Message& m, unsigned nfds = 0) {
   auto& s = st();
   static const bool trace = std::getenv("FUZZ_TRACE") != nullptr;
   if (trace) std::fprintf(stderr, "worker %d -> primary: %s\n", p.worker->id(), fuzz::show(m).c_str());
   const std::int64_t marker = ++s.sync_sent;
-  if (!write_frame(p.channel, m) || !write_frame(p.channel, {{"fuzz_sync", marker}})) return;
+  if (!write_frame(p.channel, m, nfds) || !write_frame(p.channel, {{"fuzz_sync", marker}})) return;
   fuzz::pump([&] { return s.sync_seen >= marker || !p.worker->is_connected(); }, 200);
   drain(p);
 }
@@ -183,6 +198,7 @@ void start_worker(Peer& p) {
   settings.exec = RELAY_WORKER;
   settings.args = std::vector<std::string>{};
   settings.stdio = std::vector<Stdio>{Stdio::ignore(), Stdio::inherit(), Stdio::inherit(), Stdio::ipc(), Stdio::from_fd(sv[1])};
+  settings.max_servers_per_worker = 16;  // low enough for an input to pass it
   setup_primary(settings);
   p.worker = cluster::fork();
   if (std::getenv("FUZZ_TRACE")) std::fprintf(stderr, "forked relay worker %d\n", p.worker->id());
@@ -193,6 +209,7 @@ void start_worker(Peer& p) {
   char byte;
   std::size_t got = 1;
   if (fuzz::recv_with_fds(p.back, &byte, 1, 0, &p.channel, &got) != 1 || got != 1) fuzz::fail("no channel from the relay worker");
+  if (::poll(&pfd, 1, 10000) != 1 || ::read(p.back, &byte, 1) != 1) fuzz::fail("the relay worker kept its copy of the channel");
   p.reader = ipc::make_codec(Serialization::json, std::size_t{1} << 24);
   p.worker->on(ev::error, [](const std::system_error&) {});
   p.worker->on(ev::message, [](const Message& m, Handle&) {
@@ -205,7 +222,7 @@ void ensure_workers() {
   for (Peer& p : st().peers) {
     if (p.worker && p.worker->is_connected()) continue;
     if (p.worker) {
-      ::close(p.channel);
+      if (p.channel >= 0) ::close(p.channel);
       ::close(p.back);
       const auto old = p.worker;
       const uint64_t deadline = uv_now(cluster::loop()) + 5000;
@@ -280,6 +297,23 @@ void connect_client(std::size_t n) {
   ::connect(c, reinterpret_cast<sockaddr*>(&ss), len);
 }
 
+// The worker closes its end of the channel (as when it dies); it is replaced at the clean-up.
+void leave(Peer& p) {
+  if (p.channel < 0) return;
+  ::close(p.channel);
+  p.channel = -1;
+  fuzz::pump([&] { return !p.worker->is_connected(); }, 200);
+  if (p.worker->is_connected()) {
+    ipc::Target* t = detail::WorkerAccess::target(*p.worker);
+    std::ifstream epoll("/proc/self/fdinfo/" + std::to_string(uv_backend_fd(cluster::loop())));
+    const std::string watched((std::istreambuf_iterator<char>(epoll)), std::istreambuf_iterator<char>());
+    fuzz::fail("the primary did not see worker " + std::to_string(p.worker->id()) + " close its channel (channel " +
+               (t->channel().closed() ? "closed" : "open") + ", fd " + std::to_string(t->channel().fd()) +
+               "); the loop's epoll set:\n" + watched + "descriptors:\n" + fuzz::list_fds());
+  }
+  for (Peer& q : st().peers) drain(q);
+}
+
 // Sends one line of the input, or performs its harness action.
 void run_line(Message& m) {
   auto& s = st();
@@ -291,14 +325,24 @@ void run_line(Message& m) {
     for (Peer& q : s.peers) drain(q);
     return;
   }
+  if (m.contains("$leave")) {
+    leave(p);
+    return;
+  }
+  const unsigned nfds = m.contains("$fds") && m["$fds"].is_number_unsigned() ? m["$fds"].get<unsigned>() % 5 : 0;
   m.erase("$w");
+  m.erase("$fds");
   if (!m.contains("cmd")) m["cmd"] = wire::node_cluster;
   if (auto ack = m.find("ack"); ack != m.end() && *ack == "$") *ack = p.last_seq;
   if (m.value("act", Message()) == wire::act::query_server) confine(m);
+  // A NODE_HANDLE's msg is dispatched as the worker's own message: confine it as well.
+  if (auto inner = m.find("msg"); inner != m.end() && inner->is_object() && inner->value("act", Message()) == wire::act::query_server) {
+    confine(*inner);
+  }
   if (auto ack = m.find("ack"); ack != m.end() && ack->is_number_integer()) {
     std::erase(p.newconns, ack->get<std::int64_t>());
   }
-  deliver(p, m);
+  deliver(p, m, nfds);
 }
 
 // Answers (accepted) every newconn the workers were sent and have not answered, until none is left.
@@ -330,6 +374,9 @@ void clean_up() {
   fuzz::close_all(s.clients);
   fuzz::pump([] { return false; }, 4);
   answer_newconns();
+  // Descriptors no NODE_HANDLE claimed are held until a frame of a later read: send one.
+  for (Peer& p : s.peers) deliver(p, {{"fuzz_flush", true}});
+  ensure_workers();
   for (Peer& p : s.peers) detail::WorkerAccess::exited_after_disconnect(*p.worker).reset();
 }
 
@@ -352,6 +399,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   ensure_workers();
   const std::size_t before = fuzz::open_fds();
+  const std::string before_list = fuzz::list_fds();
   std::string_view rest(reinterpret_cast<const char*>(data), size);
   for (int i = 0; i < max_lines && !rest.empty(); ++i) {
     const auto nl = rest.find('\n');
@@ -362,6 +410,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   clean_up();
   const std::size_t after = fuzz::open_fds();
-  if (after != before) fuzz::fail("descriptor leak in the primary: " + std::to_string(before) + " open before the input, " + std::to_string(after) + " after");
+  if (after != before) {
+    fuzz::fail("descriptor leak in the primary: " + std::to_string(before) + " open before the input, " + std::to_string(after) +
+               " after\nbefore:\n" + before_list + "after:\n" + fuzz::list_fds());
+  }
   return 0;
 }

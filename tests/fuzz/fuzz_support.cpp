@@ -113,6 +113,21 @@ std::size_t open_fds() {
   return n - 1;  // the directory's own descriptor
 }
 
+std::string list_fds() {
+  std::string out;
+  DIR* d = ::opendir("/proc/self/fd");
+  if (!d) return out;
+  while (const dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    char target[256] = {};
+    const std::string link = std::string("/proc/self/fd/") + e->d_name;
+    if (::readlink(link.c_str(), target, sizeof target - 1) < 0) continue;
+    out += std::string(e->d_name) + " " + target + "\n";
+  }
+  ::closedir(d);
+  return out;
+}
+
 void pump(const std::function<bool()>& done, int max_turns) {
   uv_loop_t* loop = cluster::loop();
   for (int i = 0; i < max_turns && !done(); ++i) uv_run(loop, UV_RUN_NOWAIT);

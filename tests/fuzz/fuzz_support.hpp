@@ -72,6 +72,9 @@ std::string show(const cluster::Message& m);
 // The number of descriptors this process has open (entries of /proc/self/fd).
 std::size_t open_fds();
 
+// What each open descriptor is ("3 socket:[123]" lines), for a leak's report.
+std::string list_fds();
+
 // Runs the default loop without blocking until done() or max_turns turns, then two more turns so
 // that ticks and close callbacks queued by the last one run.
 void pump(const std::function<bool()>& done, int max_turns = 64);

@@ -173,6 +173,9 @@ function primaryActsSeeds() {
   s('close_odd_keys', cluster({ act: 'close', key: 5 }), cluster({ act: 'close' }), cluster({ act: 'close', key: 'missing' }));
   s('other_internal', { cmd: 'NODE_HANDLE' }, { cmd: 'NODE_FOO', act: 'online' }, { cmd: 'NODE_CLUSTER', act: 'queryServer', $w: 1 });
   s('reuse_key_data', queryServer({ data: 'ticket' }), { ...queryServer({ data: 'other' }), $w: 1 });
+  s('worker_leaves_with_servers', queryServer({}), { ...queryServer({}), $w: 1 }, { $connect: 0 }, { $connect: 0 }, { $leave: 1 }, cluster({ ack: '$', accepted: false, $w: 1 }), { $connect: 0 });
+  s('handles_from_worker', { cmd: 'NODE_HANDLE', type: 'net.Native', msg: queryServer({}), $fds: 1 }, { cmd: 'NODE_HANDLE', type: 'net.Socket', msg: { a: 1 } }, { ...messages.user_text, $fds: 3 });
+  s('server_bound', ...Array.from({ length: 18 }, (_, index) => queryServer({ index })));
 }
 
 // One ring operation (fuzz_ring.cpp): poke, write, read or a flag call.
