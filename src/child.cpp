@@ -4,6 +4,7 @@
 #include "detail.hpp"
 #include "ipc/handle_wire.hpp"
 #include "ipc/ring.hpp"
+#include "pool/pool_wire.hpp"
 #include "uv/tick.hpp"
 #include "wire.hpp"
 
@@ -125,7 +126,11 @@ void setup_worker() {
   }
   Worker* wp = &w;
   s.target->start({
-      [wp](Message&& m, Handle& h) { wp->emit(ev::message, static_cast<const Message&>(m), h); },
+      [wp](Message&& m, Handle& h) {
+        // A pool's "you are retiring" word is an event here; a Node worker sees a plain message.
+        if (pool_wire::is_retiring(m)) return wp->emit(ev::retiring);
+        wp->emit(ev::message, static_cast<const Message&>(m), h);
+      },
       [wp](Message&& m, Handle& h) { internal::dispatch(*wp, m, h, on_message); },
       [wp] {
         wp->emit(ev::disconnect);

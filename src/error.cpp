@@ -19,6 +19,9 @@ class ClusterCategory final : public std::error_category {
       case errc::unsupported_value: return "value cannot be serialized";
       case errc::handle_not_received: return "Handle did not reach the receiving process correctly";
       case errc::limit_exceeded: return "worker exceeded a limit of the primary";
+      case errc::crash_loop: return "workers keep exiting: respawning stopped";
+      case errc::ready_timeout: return "worker did not become ready in time";
+      case errc::reload_failed: return "reload stopped: a new worker did not become ready";
     }
     return "unknown cluster error";
   }
@@ -62,6 +65,9 @@ std::string err_name(const std::error_code& ec) {
       case errc::unsupported_value: return "ERR_IPC_UNSUPPORTED_VALUE";
       case errc::handle_not_received: return "SentHandleNotReceivedWarning";
       case errc::limit_exceeded: return "ERR_CLUSTER_LIMIT_EXCEEDED";
+      case errc::crash_loop: return "ERR_CLUSTER_CRASH_LOOP";
+      case errc::ready_timeout: return "ERR_CLUSTER_READY_TIMEOUT";
+      case errc::reload_failed: return "ERR_CLUSTER_RELOAD_FAILED";
     }
   }
   return "UNKNOWN";

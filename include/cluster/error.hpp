@@ -19,6 +19,9 @@ enum class errc {
   unsupported_value,  // a value the chosen serialization cannot carry
   handle_not_received,  // the peer NACKed a handle three times
   limit_exceeded,     // a worker passed one of the primary's per-worker bounds (Settings)
+  crash_loop,         // a Pool saw too many unexpected exits in its window and stopped respawning
+  ready_timeout,      // a Pool's new worker did not become ready in time (killed, a failed start)
+  reload_failed,      // a Pool's rolling reload stopped: a new worker failed to become ready
 };
 
 // The category of cluster::errc values.

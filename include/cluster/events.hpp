@@ -14,6 +14,13 @@ struct setup_t {};
 struct data_t {};
 struct end_t {};
 struct close_t {};
+// Pool events (beyond Node): a worker became ready / is being retired, a respawn was scheduled,
+// a crash loop stopped respawning, a reload ended.
+struct ready_t {};
+struct retiring_t {};
+struct respawn_scheduled_t {};
+struct crash_loop_t {};
+struct reload_t {};
 
 inline constexpr fork_t fork{};
 inline constexpr online_t online{};
@@ -26,5 +33,10 @@ inline constexpr setup_t setup{};
 inline constexpr data_t data{};
 inline constexpr end_t end{};
 inline constexpr close_t close{};
+inline constexpr ready_t ready{};
+inline constexpr retiring_t retiring{};
+inline constexpr respawn_scheduled_t respawn_scheduled{};
+inline constexpr crash_loop_t crash_loop{};
+inline constexpr reload_t reload{};
 
 }  // namespace cluster::ev

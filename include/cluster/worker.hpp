@@ -28,7 +28,8 @@ using WorkerEmitter = Emitter<Event<ev::online_t>,
                               Event<ev::message_t, const Message&, Handle&>,
                               Event<ev::disconnect_t>,
                               Event<ev::exit_t, int, std::string_view>,
-                              Event<ev::error_t, const std::system_error&>>;
+                              Event<ev::error_t, const std::system_error&>,
+                              Event<ev::retiring_t>>;
 
 // The IPC channel of a worker, for ref()/unref(): Node's process.channel in a worker and
 // worker.process.channel in the primary. Valid as long as its Worker; once the channel has

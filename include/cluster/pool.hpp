@@ -1,0 +1,118 @@
+// cluster::Pool (beyond Node, whose documentation says it "does not manage the number of workers
+// automatically"): a primary-side supervisor on the public cluster API (fork, events, Worker). It
+// keeps N workers, respawns the ones that die with a per-slot backoff, stops on a crash loop,
+// reloads them rolling (new ready before old retires) and stops them gracefully with a deadline.
+// Every cluster event still reaches the user's own listeners.
+#pragma once
+
+#include "cluster/cluster.hpp"
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <system_error>
+#include <vector>
+
+namespace cluster {
+
+namespace detail { struct PoolCore; }
+
+// How a pool runs its workers. Durations are milliseconds.
+struct PoolOptions {
+  // Workers to keep; 0 means available_parallelism().
+  unsigned workers = 0;
+  // Added to every worker's environment (as fork(env)).
+  Env env;
+  // Servers a worker must be listening on to count as ready; 0: only its ready() call counts.
+  unsigned ready_servers = 1;
+  // A worker not ready this long after its fork is killed (SIGKILL) and counted as a failed start.
+  std::chrono::milliseconds ready_timeout{30000};
+  // A slot's first respawn waits this long; each further one twice as long, up to backoff_max.
+  std::chrono::milliseconds backoff_initial{100};
+  // The longest wait before a respawn.
+  std::chrono::milliseconds backoff_max{10000};
+  // A worker that stayed up this long resets its slot's backoff.
+  std::chrono::milliseconds stable_after{10000};
+  // This many unexpected exits (or failed starts) within crash_loop_window stop all respawning.
+  unsigned crash_loop_exits = 5;
+  // The window of the crash-loop count.
+  std::chrono::milliseconds crash_loop_window{30000};
+  // Workers a reload replaces at a time (forked together, each retiring an old one once ready).
+  unsigned reload_batch = 1;
+  // A worker retired by reload() or scale() is SIGKILLed if still alive this long after.
+  std::chrono::milliseconds retire_deadline{30000};
+};
+
+// What the pool thinks of one of its workers.
+enum class PoolWorkerState { starting, ready, retiring };
+
+// One worker as the pool sees it (for a status command or metrics).
+struct WorkerSnapshot {
+  int id = 0;
+  int pid = 0;
+  // The position it fills, 0 .. size()-1 (a retiring worker keeps the one it had).
+  int slot = 0;
+  PoolWorkerState state = PoolWorkerState::starting;
+  std::chrono::milliseconds uptime{0};
+  // Respawns of its slot so far.
+  unsigned restarts = 0;
+};
+
+// What stop() did: the ids of every worker it stopped, and of those SIGKILLed at the deadline.
+struct StopResult {
+  std::vector<int> stopped;
+  std::vector<int> killed;
+};
+
+// The pool's events: ready(Worker&), retiring(Worker&), respawn_scheduled(slot, delay),
+// crash_loop(error with errc::crash_loop), reload(error_code: empty when done, else
+// errc::reload_failed).
+using PoolEmitter = Emitter<Event<ev::ready_t, Worker&>,
+                            Event<ev::retiring_t, Worker&>,
+                            Event<ev::respawn_scheduled_t, int, std::chrono::milliseconds>,
+                            Event<ev::crash_loop_t, const std::system_error&>,
+                            Event<ev::reload_t, std::error_code>>;
+
+// A self-managing set of workers, in the primary. Not copyable; it must outlive its use on the
+// loop (destroying it stops the supervision, not the workers). Do not destroy it in its listeners.
+class Pool : public PoolEmitter {
+ public:
+  // A pool that has not forked yet.
+  explicit Pool(PoolOptions options = {});
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+  ~Pool();
+
+  // Forks the workers. Primary only (std::logic_error in a worker, or when called twice).
+  void start();
+  // Keeps n workers (n >= 1, else std::invalid_argument): more are forked at once, the newest
+  // slots above n retire gracefully.
+  void scale(unsigned n);
+  // Replaces every worker, reload_batch at a time, retiring an old one only once a new one is
+  // ready; ends with a reload event (errc::reload_failed if a new worker failed: the old ones keep
+  // serving). A reload asked for during one runs after it. Ignored before start() or after stop().
+  void reload();
+  // Retires every worker (a retiring message, then disconnect()), SIGKILLs those still alive at
+  // deadline, stops respawning; cb runs once all have exited (never synchronously).
+  void stop(std::chrono::milliseconds deadline, std::function<void(const StopResult&)> cb = {});
+
+  // The workers the pool holds now, by slot then age.
+  std::vector<WorkerSnapshot> snapshot() const;
+  // The number of workers the pool keeps (its target).
+  unsigned size() const noexcept;
+  // Workers that are ready now (retiring ones excluded).
+  unsigned ready_count() const noexcept;
+  // True once a crash loop stopped respawning.
+  bool crash_looped() const noexcept;
+  // True while a reload runs.
+  bool reloading() const noexcept;
+
+ private:
+  std::shared_ptr<detail::PoolCore> core_;
+};
+
+// In a worker: tells the pool this worker is ready ({"cmd":"CPPCLUSTER_READY"}, which a Node
+// worker may send itself with process.send). std::logic_error in the primary.
+void ready();
+
+}  // namespace cluster
