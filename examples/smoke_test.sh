@@ -41,7 +41,8 @@ check setup_primary            '^\[worker #1 stdout\] argv: .* --use https$'
 
 check graceful_disconnect      'primary: worker exited \(0\)'
 
-# hello_server (what `make run` starts): two workers on a free port, two requests, then SIGTERM.
+# hello_server (what `make run` starts): two workers on a free port, two requests, a SIGHUP
+# reload, then SIGTERM.
 check_hello_server() {
   local log pid port="" body status
   log=$(mktemp)
@@ -66,6 +67,9 @@ check_hello_server() {
       failed=$((failed + 1))
     fi
   fi
+  if [ -n "$port" ]; then
+    check_hello_server_reload "$pid" "$port" "$log"
+  fi
   kill -TERM "$pid" 2>/dev/null
   timeout 30 tail --pid="$pid" -f /dev/null
   wait "$pid"
@@ -76,6 +80,26 @@ check_hello_server() {
     failed=$((failed + 1))
   fi
   rm -f "$log"
+}
+
+# SIGHUP to hello_server: a rolling reload, after which only new workers (ids 3 and 4) answer.
+check_hello_server_reload() {
+  local pid="$1" port="$2" log="$3" ids
+  kill -HUP "$pid"
+  for _ in $(seq 1 300); do
+    grep -q 'reload done' "$log" && break
+    sleep 0.1
+  done
+  ids=$(for _ in 1 2 3 4; do curl -s -i --max-time 10 "http://127.0.0.1:$port/"; done |
+        sed -n 's/^X-Worker-Id: \([0-9]*\).*/\1/ip' | sort -u | tr '\n' ' ')
+  if grep -q 'reload done, workers 3, 4' "$log" && [ -n "$ids" ] && ! grep -qwE '1|2' <<<"$ids"; then
+    echo "ok   hello_server (SIGHUP: rolling reload, new workers $ids answer)"
+    passed=$((passed + 1))
+  else
+    echo "FAIL hello_server (SIGHUP): answered by workers '$ids'"
+    sed 's/^/     | /' "$log"
+    failed=$((failed + 1))
+  fi
 }
 check_hello_server
 
