@@ -14,6 +14,17 @@ bin="$1/examples"
 passed=0
 failed=0
 
+# pass LABEL / fail LABEL LOGFILE: counts one outcome (fail shows the log).
+pass() {
+  echo "ok   $1"
+  passed=$((passed + 1))
+}
+fail() {
+  echo "FAIL $1"
+  sed 's/^/     | /' "$2"
+  failed=$((failed + 1))
+}
+
 # check NAME PATTERN: runs $bin/NAME, wants exit status 0 and a line matching PATTERN (grep -E).
 check() {
   local name="$1" pattern="$2" out status
@@ -75,9 +86,7 @@ check_hello_server() {
   wait "$pid"
   status=$?
   if [ "$status" -ne 0 ]; then
-    echo "FAIL hello_server: exit status $status after SIGTERM"
-    sed 's/^/     | /' "$log"
-    failed=$((failed + 1))
+    fail "hello_server: exit status $status after SIGTERM" "$log"
   fi
   rm -f "$log"
 }
@@ -93,12 +102,9 @@ check_hello_server_reload() {
   ids=$(for _ in 1 2 3 4; do curl -s -i --max-time 10 "http://127.0.0.1:$port/"; done |
         sed -n 's/^X-Worker-Id: \([0-9]*\).*/\1/ip' | sort -u | tr '\n' ' ')
   if grep -q 'reload done, workers 3, 4' "$log" && [ -n "$ids" ] && ! grep -qwE '1|2' <<<"$ids"; then
-    echo "ok   hello_server (SIGHUP: rolling reload, new workers $ids answer)"
-    passed=$((passed + 1))
+    pass "hello_server (SIGHUP: rolling reload, new workers ${ids% } answer)"
   else
-    echo "FAIL hello_server (SIGHUP): answered by workers '$ids'"
-    sed 's/^/     | /' "$log"
-    failed=$((failed + 1))
+    fail "hello_server (SIGHUP): answered by workers '$ids'" "$log"
   fi
 }
 check_hello_server
@@ -149,12 +155,9 @@ check_hello_server_sigpipe() {
     sleep 0.1
   done
   if [ -n "$served" ]; then
-    echo "ok   hello_server (stdout closed: still serving)"
-    passed=$((passed + 1))
+    pass "hello_server (stdout closed: still serving)"
   else
-    echo "FAIL hello_server (stdout closed): not serving"
-    sed 's/^/     | /' "$log"
-    failed=$((failed + 1))
+    fail "hello_server (stdout closed): not serving" "$log"
   fi
   pkill -TERM -f "^$bin/hello_server" 2>/dev/null
   wait "$pid" 2>/dev/null
