@@ -34,6 +34,7 @@ struct PoolOptions {
   // A worker that stayed up this long resets its slot's backoff.
   std::chrono::milliseconds stable_after{10000};
   // This many unexpected exits (or failed starts) within crash_loop_window stop all respawning.
+  // A worker that left on purpose (exited_after_disconnect) is replaced but not counted.
   unsigned crash_loop_exits = 5;
   // The window of the crash-loop count.
   std::chrono::milliseconds crash_loop_window{30000};

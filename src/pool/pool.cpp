@@ -75,7 +75,10 @@ void PoolCore::on_gone(const std::shared_ptr<Member>& m) {
     return;
   }
   if (m->retire_asked && !m->failed_start) return;
-  count_unexpected_exit();
+  // Left on purpose (its own destroy(), or a disconnect() the user asked for): replaced, but not
+  // counted toward a crash loop. Node's exitedAfterDisconnect.
+  const bool voluntary = m->worker->exited_after_disconnect().value_or(false) && !m->failed_start;
+  if (!voluntary) count_unexpected_exit();
   if (m->incoming) {
     incoming_failed(m);
     return;
