@@ -7,6 +7,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 runs=${RUNS:-5}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
+# FIGURES (default all): a comma-separated subset of ipc, fork, http, fair, storm, hostile.
+# OUT (default bench/RESULTS.md): where the report goes.
+figures=${FIGURES:-ipc,fork,http,fair,storm,hostile}
+want() { [[ ",$figures," == *",$1,"* ]]; }
+runs_of() { if want "$1"; then echo "$2"; else echo 0; fi; }  # runs_of <figure> <n>: n, or 0 if not wanted
 
 run() {  # run <figure> <command...>: appends {"figure":…, …result} to $out
   local figure=$1
@@ -17,7 +22,7 @@ run() {  # run <figure> <command...>: appends {"figure":…, …result} to $out
   echo "$figure: $line" >&2
 }
 
-for ((i = 1; i <= runs; i++)); do
+for ((i = 1; i <= $(runs_of ipc "$runs"); i++)); do
   for mode in json advanced; do
     run "ipc-$mode" "$build/bench/ipc_bench" "$mode" 20000 100000
     run "ipc-$mode" node "$here/node/ipc_bench.js" "$mode" 20000 100000
@@ -31,12 +36,14 @@ done
 # (default: RUNS, at most 3) to keep `make bench` within about 10 minutes on 2 cores.
 # sched_reuseport is cppcluster's alone (Node has no such policy): its lines have no Node twin.
 heavy_runs=${HEAVY_RUNS:-$((runs < 3 ? runs : 3))}
-for ((i = 1; i <= runs; i++)); do
+for ((i = 1; i <= $(runs_of fork "$runs"); i++)); do
   run "fork" "$build/bench/fork_bench" 20 8
   run "fork" node "$here/node/fork_bench.js" 20 8
 done
 
-if [[ -x $build/bench/http_server ]]; then
+if ! want http; then
+  :
+elif [[ -x $build/bench/http_server ]]; then
   for ((i = 1; i <= heavy_runs; i++)); do
     for mode in keepalive close; do
       for policy in rr none single; do
@@ -58,7 +65,7 @@ else
 fi
 
 # Fairness: connections per worker (max/min) for 2, 4 and 8 workers under each policy.
-for ((i = 1; i <= heavy_runs; i++)); do
+for ((i = 1; i <= $(runs_of fair "$heavy_runs"); i++)); do
   for policy in rr none reuseport; do
     for n in 2 4 8; do
       run "fair-$policy-${n}w" env NODE_CLUSTER_SCHED_POLICY=$policy "$build/bench/fair_bench" "$n" 2000 10
@@ -70,7 +77,7 @@ done
 
 # Kill storm: a worker of 2 SIGKILLed every 200 ms under connection-per-request load for
 # STORM_SECONDS (default 10), every request's outcome counted, each policy.
-for ((i = 1; i <= heavy_runs; i++)); do
+for ((i = 1; i <= $(runs_of storm "$heavy_runs"); i++)); do
   for policy in rr none reuseport; do
     run "storm-$policy" "$here/storm_bench.sh" "$build" cppcluster "$policy"
     [[ $policy == reuseport ]] && continue  # cppcluster only
@@ -79,7 +86,7 @@ for ((i = 1; i <= heavy_runs; i++)); do
 done
 
 # Hostile workers: what 2 good workers serve while a third misbehaves, and what the primary holds.
-for ((i = 1; i <= heavy_runs; i++)); do
+for ((i = 1; i <= $(runs_of hostile "$heavy_runs"); i++)); do
   for kind in none fds queryserver noread; do
     run "hostile-rr-$kind" env STORM_SECONDS=5 "$here/hostile_bench.sh" "$build" rr "$kind"
   done
@@ -88,5 +95,6 @@ for ((i = 1; i <= heavy_runs; i++)); do
   done
 done
 
-node "$here/report.js" "$out" "$here/RESULTS.md" "$runs"
-echo "wrote $here/RESULTS.md" >&2
+report=${OUT:-$here/RESULTS.md}
+node "$here/report.js" "$out" "$report" "$runs"
+echo "wrote $report" >&2

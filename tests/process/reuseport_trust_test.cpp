@@ -69,6 +69,12 @@ TEST(ReusePortTrust, RollingRestartsUnderLoadResetNothing) {
   std::unique_ptr<storm::Client> client;
   int restarts = 0, port = 0;
   bool stopping = false;
+  // Waits for the clients' last requests, then stops the cluster.
+  std::function<void()> wait = [&] {
+    if (!client->finished()) return after(20, wait);
+    client->stop();
+    cluster::disconnect();
+  };
   // Whenever two workers listen: the oldest leaves gracefully and a new one takes its place.
   on(ev::listening, [&](Worker&, const Address& a) {
     port = a.port;
@@ -82,13 +88,7 @@ TEST(ReusePortTrust, RollingRestartsUnderLoadResetNothing) {
     if (restarts == rounds) {
       stopping = true;
       client->request_stop();
-      auto wait = std::make_shared<std::function<void()>>();
-      *wait = [&, wait] {
-        if (!client->finished()) return after(20, *wait);
-        client->stop();
-        cluster::disconnect();
-      };
-      (*wait)();
+      wait();
       return;
     }
     ++restarts;
