@@ -80,6 +80,35 @@ TEST(PoolReload, RollingReloadUnderLoadLosesNoRequest) {
   events().remove_all_listeners();
 }
 
+// Verifies reload_batch 2 replaces 4 workers two at a time: never more than 2 newcomers starting.
+TEST(PoolReload, BatchOfTwoStartsTwoAtATime) {
+  auto o = pool_test::options(4, "pool_maybe_ready");
+  o.reload_batch = 2;
+  Pool pool(o);
+  int ready = 0;
+  std::size_t most_starting = 0;
+  MustCall reloaded(1, "reload done");
+  on(ev::fork, [&](Worker&) {
+    if (!pool.reloading()) return;
+    std::size_t starting = 0;
+    for (const auto& s : pool.snapshot()) starting += s.state == PoolWorkerState::starting ? 1 : 0;
+    most_starting = std::max(most_starting, starting);
+  });
+  pool.on(ev::ready, [&] {
+    if (++ready == 4) pool.reload();
+  });
+  pool.on(ev::reload, [&](std::error_code ec) {
+    reloaded();
+    EXPECT_FALSE(ec);
+    pool.stop(5s);
+  });
+  pool.start();
+  run_loop();
+  EXPECT_EQ(ready, 8);
+  EXPECT_EQ(most_starting, 2u);
+  events().remove_all_listeners();
+}
+
 // Verifies a reload whose new worker never becomes ready stops with errc::reload_failed after the
 // ready timeout (the newcomer killed), and the old workers keep serving.
 TEST(PoolReload, NeverReadyWorkerStopsReloadAndOldOnesServe) {
