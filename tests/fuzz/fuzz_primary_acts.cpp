@@ -190,6 +190,16 @@ void deliver(Peer& p, const Message& m, unsigned nfds = 0) {
   drain(p);
 }
 
+// Waits up to ms for fd to be readable (a signal, such as SIGCHLD, does not cut the wait short).
+bool wait_readable(int fd, int ms) {
+  pollfd pfd{fd, POLLIN, 0};
+  int r;
+  do {
+    r = ::poll(&pfd, 1, ms);
+  } while (r < 0 && errno == EINTR);
+  return r == 1;
+}
+
 // Forks a relay worker into p and takes its end of the channel.
 void start_worker(Peer& p) {
   int sv[2];
@@ -204,12 +214,16 @@ void start_worker(Peer& p) {
   if (std::getenv("FUZZ_TRACE")) std::fprintf(stderr, "forked relay worker %d\n", p.worker->id());
   ::close(sv[1]);
   p.back = sv[0];
-  pollfd pfd{p.back, POLLIN, 0};
-  if (::poll(&pfd, 1, 10000) != 1) fuzz::fail("the relay worker did not hand its channel over");
+  if (!wait_readable(p.back, 10000)) {
+    fuzz::pump([] { return false; }, 10);  // lets an exit be seen
+    const auto code = p.worker->process().exit_code();
+    fuzz::fail("the relay worker (pid " + std::to_string(p.worker->process().pid()) + ") did not hand its channel over in 10 s; " +
+               (code ? "it exited with " + std::to_string(*code) : std::string("it has not exited")));
+  }
   char byte;
   std::size_t got = 1;
   if (fuzz::recv_with_fds(p.back, &byte, 1, 0, &p.channel, &got) != 1 || got != 1) fuzz::fail("no channel from the relay worker");
-  if (::poll(&pfd, 1, 10000) != 1 || ::read(p.back, &byte, 1) != 1) fuzz::fail("the relay worker kept its copy of the channel");
+  if (!wait_readable(p.back, 10000) || ::read(p.back, &byte, 1) != 1) fuzz::fail("the relay worker kept its copy of the channel");
   p.reader = ipc::make_codec(Serialization::json, std::size_t{1} << 24);
   p.worker->on(ev::error, [](const std::system_error&) {});
   p.worker->on(ev::message, [](const Message& m, Handle&) {
