@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,7 @@ StormResult run_storm(int workers) {
   std::unique_ptr<storm::Client> client;
   std::int64_t storm_end = 0;
   std::size_t next_victim = 0;
+  std::set<int> killed;
   int listening = 0;
 
   auto spawn = [&r] {
@@ -69,11 +71,13 @@ StormResult run_storm(int workers) {
       auto all = cluster::workers();
       std::vector<std::shared_ptr<Worker>> live;
       for (auto& [id, w] : all) {
-        if (w->state() == WorkerState::listening && !w->is_dead()) live.push_back(w);
+        // A worker killed earlier may not have been reaped yet: it still looks listening.
+        if (w->state() == WorkerState::listening && !killed.count(id)) live.push_back(w);
       }
       // Never the last one listening: the port stays shared while replacements start.
       if (live.size() > 1) {
         auto& victim = live[next_victim++ % live.size()];
+        killed.insert(victim->id());
         r.kills.push_back(storm::now_ns());
         victim->kill(SIGKILL);
       }
