@@ -10,18 +10,9 @@ build=${1:?usage: hostile_bench.sh <build-dir> <policy> <kind>}
 policy=${2:?policy}
 kind=${3:?kind}
 seconds=${STORM_SECONDS:-10}
-log=$(mktemp)
+source "$(dirname "$0")/start_pool.sh"
 hostile=()
 [[ $kind != none ]] && hostile=(HOSTILE="$kind")
-env NODE_CLUSTER_SCHED_POLICY="$policy" WORKERS=2 "${hostile[@]}" "$build/bench/storm_pool" >"$log" 2>/dev/null &
-pid=$!
-trap 'kill -9 $pid 2>/dev/null || true; pkill -9 -P $pid 2>/dev/null || true; rm -f "$log"' EXIT
-port=
-for _ in $(seq 1 500); do
-  port=$(sed -n 's/^port \([0-9]*\)$/\1/p' "$log" | head -1)
-  [[ -n $port ]] && break
-  sleep 0.02
-done
-[[ -n $port ]] || { echo "hostile_bench: the pool did not listen" >&2; exit 1; }
+start_pool env NODE_CLUSTER_SCHED_POLICY="$policy" WORKERS=2 "${hostile[@]}" "$build/bench/storm_pool"
 line=$("$build/bench/storm_client" cppcluster "$policy" "$port" "$pid" "$seconds" 0)
 echo "${line%\}},\"hostile\":\"$kind\"}"

@@ -15,17 +15,8 @@ case $impl in
   node) pool=(node "$here/node/storm_pool.js") ;;
   *) echo "unknown impl $impl" >&2; exit 2 ;;
 esac
-log=$(mktemp)
-NODE_CLUSTER_SCHED_POLICY=$policy WORKERS=2 "${pool[@]}" >"$log" 2>/dev/null &
-pid=$!
-trap 'kill -9 $pid 2>/dev/null || true; pkill -9 -P $pid 2>/dev/null || true; rm -f "$log"' EXIT
-port=
-for _ in $(seq 1 500); do
-  port=$(sed -n 's/^port \([0-9]*\)$/\1/p' "$log" | head -1)
-  [[ -n $port ]] && break
-  sleep 0.02
-done
-[[ -n $port ]] || { echo "storm_bench: the pool did not listen" >&2; exit 1; }
+source "$(dirname "$0")/start_pool.sh"
+start_pool env NODE_CLUSTER_SCHED_POLICY="$policy" WORKERS=2 "${pool[@]}"
 line=$("$build/bench/storm_client" "$impl" "$policy" "$port" "$pid" "$seconds")
 kill -TERM $pid 2>/dev/null || true
 stopped=0
