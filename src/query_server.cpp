@@ -39,7 +39,10 @@ struct State {
   std::map<std::string, Entry> handles;
   std::unordered_map<int, std::weak_ptr<Worker>> workers;
   std::unordered_map<int, std::set<std::string>> servers_of;  // the keys each worker shares
+  int holds = 0;  // hold_servers() handles alive: servers stay open without workers
 };
+
+bool keep_open(Entry& e, bool on);  // below, with remove_worker
 
 State& st() {
   static State* s = new State();  // lives as long as the process
@@ -202,6 +205,7 @@ void query_server(Worker& w, Message& m, Handle&) {
     }
   }
   Entry& e = it->second;
+  if (s.holds > 0) keep_open(e, true);
   if (!truthy(e.data)) e.data = m.value("data", Message());
   const Message seq = m.value("seq", Message());
   const Message data = e.data;
@@ -239,6 +243,14 @@ void query_server(Worker& w, Message& m, Handle&) {
   auto rr = e.rr;
   internal::send(w, reply);
   rr->add(w.id());  // after the reply: a queued connection follows it
+}
+
+// Keeps the entry's handle open without workers, or stops; true when that closed it.
+bool keep_open(Entry& e, bool on) {
+  if (e.rr) return e.rr->set_keep_open(on);
+  if (e.reuse) return e.reuse->set_keep_open(on);
+  if (e.shared) return e.shared->set_keep_open(on);
+  return false;
 }
 
 // The worker leaves the handle; true when it was the last one.
@@ -279,7 +291,27 @@ void install_server_sharing() {
   set_act_handler(wire::act::query_server, query_server);
   set_act_handler(wire::act::close, close);
   set_remove_handles(remove_handles_for_worker);
-  set_handles_open([] { return !st().handles.empty(); });
+  set_handles_open([] { return !st().handles.empty() && st().holds == 0; });
 }
 
 }  // namespace cluster::primary
+
+namespace cluster {
+
+std::shared_ptr<void> hold_servers() {
+  detail::require_role(detail::Role::primary, "cluster::hold_servers()");
+  auto& s = primary::st();
+  if (s.holds++ == 0) {
+    for (auto& [key, e] : s.handles) primary::keep_open(e, true);
+  }
+  return std::shared_ptr<void>(nullptr, [](void*) {
+    auto& s = primary::st();
+    if (--s.holds > 0) return;
+    // The servers no worker shares close now, as they would have with their last worker.
+    for (auto it = s.handles.begin(); it != s.handles.end();) {
+      it = primary::keep_open(it->second, false) ? s.handles.erase(it) : std::next(it);
+    }
+  });
+}
+
+}  // namespace cluster

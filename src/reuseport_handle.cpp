@@ -47,11 +47,39 @@ ReusePortHandle::ReusePortHandle(std::string key, net::detail::ServerSpec spec, 
   }
 }
 
-ReusePortHandle::~ReusePortHandle() {
+ReusePortHandle::~ReusePortHandle() { close_all(); }
+
+void ReusePortHandle::close_all() {
   for (auto& [worker, fd] : sockets_) ::close(fd);
+  sockets_.clear();
+  stalled_.clear();
   for (auto& o : orphans_) {
     o->poll.close();
     ::close(o->fd);
+  }
+  orphans_.clear();
+}
+
+bool ReusePortHandle::set_keep_open(bool on) {
+  keep_open_ = on;
+  rescue_->set_keep_open(on);
+  if (on || !sockets_.empty()) return false;
+  close_all();
+  return true;
+}
+
+void ReusePortHandle::serve_orphans(bool on) {
+  for (auto& o : orphans_) {
+    if (!o->poll.valid()) continue;
+    if (on) {
+      uv_poll_start(o->poll.get(), UV_READABLE, [](uv_poll_t* h, int status, int) {
+        uv::CallbackScope scope;
+        auto* orphan = static_cast<Orphan*>(h->data);
+        if (orphan && status == 0) orphan->owner->drain(orphan->fd);
+      });
+    } else {
+      uv_poll_stop(o->poll.get());
+    }
   }
 }
 
@@ -80,6 +108,7 @@ int ReusePortHandle::add(int worker) {
     orphans_.pop_back();
     o->poll.close();
     fd = o->fd;
+    if (sockets_.empty()) serve_orphans(true);  // kept open while idle: the others' backlogs too
   } else {
     fd = sockets_.empty() ? bind_first() : net::detail::create_server_socket(spec_);
     if (fd < 0) return fd;
@@ -145,15 +174,12 @@ void ReusePortHandle::adopt(int fd) {
   if (uv_poll_init_socket(uv::loop(), o->poll.get(), fd) == 0) {
     o->poll.initialized();
     o->poll.get()->data = o.get();
-    uv_poll_start(o->poll.get(), UV_READABLE, [](uv_poll_t* h, int status, int) {
-      uv::CallbackScope scope;
-      auto* orphan = static_cast<Orphan*>(h->data);
-      if (orphan && status == 0) orphan->owner->drain(orphan->fd);
-    });
     uv_unref(o->poll.base());  // the workers keep the loop alive, not the primary's copies
   }
-  drain(fd);
   orphans_.push_back(std::move(o));
+  if (sockets_.empty()) return;  // kept open with nobody to hand to: the backlog waits
+  serve_orphans(true);
+  drain(fd);
 }
 
 bool ReusePortHandle::remove(int worker, RoundRobinHandle::Leaving how) {
@@ -163,16 +189,18 @@ bool ReusePortHandle::remove(int worker, RoundRobinHandle::Leaving how) {
   sockets_.erase(it);
   backlogged_.erase(worker);
   stalled_.erase(worker);
-  const bool last = rescue_->remove(worker, how);
-  if (last) {
+  rescue_->remove(worker, how);
+  if (sockets_.empty() && !keep_open_) {
     // The server closes with its last worker, as under sched_rr: whatever waits is reset.
     ::close(fd);
-    for (auto& o : orphans_) {
-      o->poll.close();
-      ::close(o->fd);
-    }
-    orphans_.clear();
+    close_all();
     return true;
+  }
+  if (sockets_.empty()) {
+    // Kept open: this socket and the others wait, unserved, for the next worker.
+    serve_orphans(false);
+    adopt(fd);
+    return false;
   }
   if (migrate_) {
     drain(fd);

@@ -51,6 +51,10 @@ class ReusePortHandle {
   bool remove(int worker, RoundRobinHandle::Leaving how);
   // No worker holds a socket.
   bool empty() const noexcept { return sockets_.empty(); }
+  // Kept open (hold_servers()): when the last worker leaves, every socket stays open and the
+  // primary stops accepting from them (connections wait in their backlogs) until a worker joins.
+  // Turning it off with no worker left closes them all; returns whether it did.
+  bool set_keep_open(bool on);
   // Sockets of departed workers the primary serves now.
   std::size_t orphans() const noexcept { return orphans_.size(); }
   // Connections the primary accepted from departed or stalled workers' sockets.
@@ -77,6 +81,8 @@ class ReusePortHandle {
   void take_after_grace(Watch& w);
   static void on_watched_readable(uv_poll_t* h, int status, int events);
   void adopt(int fd);  // serve a departed worker's socket
+  void serve_orphans(bool on);  // start or stop accepting from departed workers' sockets
+  void close_all();
   std::uint64_t drain(int fd);  // accepts what waits and hands it out; returns how many
   void check_stalls();
 
@@ -91,6 +97,7 @@ class ReusePortHandle {
   std::map<int, std::unique_ptr<Watch>> stalled_;  // workers found stalled, their sockets watched
   std::uint64_t rescued_ = 0;
   bool migrate_;  // net.ipv4.tcp_migrate_req=1: a closed socket's requests move to the others
+  bool keep_open_ = false;
 };
 
 }  // namespace cluster

@@ -140,10 +140,12 @@ void RoundRobinHandle::add(int worker) {
     level = any ? std::min(level, m.offered) : m.offered;
     any = true;
   }
+  const bool was_idle = !any;
   Member& m = members_[worker];
   m.joined = true;
   m.offered = std::max(m.offered, level);
   m.last = ++clock_;  // ties go to the earlier joiner, as Node's free list
+  if (was_idle && poll_ && !accept_paused_) start_polling();  // a kept-open handle accepts again
   hand_out();
 }
 
@@ -221,8 +223,27 @@ void RoundRobinHandle::unreachable(int worker) {
   if (it == members_.end()) return;
   it->second.joined = false;
   forget_if_done(worker);
-  const bool anyone = std::any_of(members_.begin(), members_.end(), [](const auto& p) { return p.second.joined; });
-  if (!anyone) close_all();
+  if (!anyone()) nobody_left();
+}
+
+bool RoundRobinHandle::anyone() const {
+  return std::any_of(members_.begin(), members_.end(), [](const auto& p) { return p.second.joined; });
+}
+
+bool RoundRobinHandle::nobody_left() {
+  if (!keep_open_) {
+    close_all();
+    return true;
+  }
+  // Kept open: stop accepting; connections wait in the backlog for the next worker.
+  if (poll_) uv_poll_stop(poll_->get());
+  return false;
+}
+
+bool RoundRobinHandle::set_keep_open(bool on) {
+  keep_open_ = on;
+  if (!on && !closed_ && !anyone()) close_all();
+  return closed_;
 }
 
 void RoundRobinHandle::release(int fd) {
@@ -316,11 +337,7 @@ bool RoundRobinHandle::remove(int worker, Leaving how) {
     }
   }
   forget_if_done(worker);
-  const bool anyone = std::any_of(members_.begin(), members_.end(), [](const auto& p) { return p.second.joined; });
-  if (!anyone) {
-    close_all();
-    return true;
-  }
+  if (!anyone()) return nobody_left();
   hand_out();
   return false;
 }

@@ -76,6 +76,10 @@ class RoundRobinHandle : public std::enable_shared_from_this<RoundRobinHandle> {
   // A paused worker is offered nothing (it stays a member; what it holds is unchanged) until
   // it is resumed; resuming hands out what waits.
   void set_paused(int worker, bool paused);
+  // Kept open (hold_servers()): when the last worker leaves, the handle stays open and stops
+  // accepting (connections wait in the backlog, accepted ones in the queue) until a worker joins.
+  // Turning it off closes a handle no worker has joined; returns closed().
+  bool set_keep_open(bool on);
   // A Unix socket path to remove when the handle closes (the primary bound it).
   void set_unlink_path(std::string path) { unlink_path_ = std::move(path); }
   // The handle's key (address:port:addressType:fd:index, as Node's).
@@ -128,6 +132,8 @@ class RoundRobinHandle : public std::enable_shared_from_this<RoundRobinHandle> {
   void on_written(int worker, int fd, bool ok);
   void on_reply(int worker, int fd, bool accepted);
   void unreachable(int worker);  // its channel failed: it gets nothing more
+  bool anyone() const;           // a worker has joined and not left
+  bool nobody_left();            // after a worker left: closes, or idles when kept open; true if closed
   void requeue(int fd);  // back to the front of the queue, or closed when nobody is left
   void release(int fd);  // closes fd now, or once no write queue holds it
   void accept_all();
@@ -158,6 +164,7 @@ class RoundRobinHandle : public std::enable_shared_from_this<RoundRobinHandle> {
   std::uint64_t overdue_skips_ = 0;
   int listen_fd_ = -1;
   bool closed_ = false;
+  bool keep_open_ = false;
   std::string unlink_path_;
 };
 

@@ -22,12 +22,23 @@ SharedHandle::~SharedHandle() {
 
 bool SharedHandle::remove(int worker) {
   if (!workers_.erase(worker)) return false;
-  if (!workers_.empty()) return false;
+  if (!workers_.empty() || keep_open_) return false;
+  close();
+  return true;
+}
+
+bool SharedHandle::set_keep_open(bool on) {
+  keep_open_ = on;
+  if (on || !workers_.empty()) return false;
+  close();
+  return true;
+}
+
+void SharedHandle::close() {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   if (!unlink_path_.empty()) ::unlink(unlink_path_.c_str());
   unlink_path_.clear();
-  return true;
 }
 
 }  // namespace cluster

@@ -25,8 +25,12 @@ class SharedHandle {
   bool udp() const noexcept { return udp_; }
   // The worker joins.
   void add(int worker) { workers_.insert(worker); }
-  // The worker leaves; true when it was the last one: the primary's copy is then closed.
+  // The worker leaves; true when it was the last one: the primary's copy is then closed (unless
+  // kept open: see set_keep_open).
   bool remove(int worker);
+  // Kept open (hold_servers()): the last worker leaving does not close the socket. Turning it off
+  // closes it if no worker shares it; returns whether it did.
+  bool set_keep_open(bool on);
 
  private:
   std::string key_;
@@ -35,6 +39,9 @@ class SharedHandle {
   int errno_ = 0;
   std::string unlink_path_;  // a Unix socket bound here, removed with the last worker
   bool udp_ = false;
+  bool keep_open_ = false;
+
+  void close();
 };
 
 }  // namespace cluster

@@ -75,6 +75,12 @@ std::map<int, std::shared_ptr<Worker>> workers();
 // synchronously). Primary only.
 void disconnect(std::function<void()> cb = {});
 
+// Beyond Node: while the returned hold (or a copy) lives, a shared server stays open when its
+// last worker leaves: the primary stops accepting and connections wait in the backlog until a
+// worker listens on it again (a pool's replacement), instead of being refused. Dropping the last
+// hold closes the servers no worker shares. Primary only (std::logic_error in a worker).
+std::shared_ptr<void> hold_servers();
+
 // Runs the loop until nothing is left to do; returns 0.
 int run();
 // The process's libuv loop, for integrating other libuv code.

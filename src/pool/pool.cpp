@@ -114,6 +114,8 @@ void Pool::start() {
   if (core_->started) throw std::logic_error("Pool::start called twice");
   if (!is_primary()) throw std::logic_error("Pool::start is for the primary");
   core_->started = true;
+  // While the pool runs, a server stays open between one worker and its replacement.
+  core_->servers_hold = hold_servers();
   core_->slots.resize(core_->target);
   for (unsigned i = 0; i < core_->target; ++i) core_->fork_member(static_cast<int>(i), false);
 }
@@ -145,6 +147,7 @@ void Pool::reload() {
 }
 
 void Pool::stop(std::chrono::milliseconds deadline, std::function<void(const StopResult&)> cb) {
+  core_->servers_hold.reset();  // the servers close with the last worker, as without a pool
   core_->begin_stop(deadline, std::move(cb));
 }
 

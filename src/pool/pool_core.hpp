@@ -56,6 +56,8 @@ struct PoolCore : std::enable_shared_from_this<PoolCore> {
   bool reload_queued = false;
   std::vector<std::function<void(const StopResult&)>> stop_cbs;
   StopResult stop_result;
+  // hold_servers() from start() until stop() or a crash loop: servers outlive the workers.
+  std::shared_ptr<void> servers_hold;
 
   // pool.cpp
   void fork_member(int slot, bool incoming);

@@ -36,6 +36,7 @@ void PoolCore::count_unexpected_exit() {
   if (crash_looped || unexpected.size() < std::max(1u, opt.crash_loop_exits)) return;
   crash_looped = true;
   for (auto& s : slots) s.respawn.cancel();
+  servers_hold.reset();  // no replacement is coming: a server closes with its last survivor
   owner.emit(ev::crash_loop,
              std::system_error(make_error_code(errc::crash_loop),
                                std::to_string(unexpected.size()) + " unexpected exits within " +
