@@ -56,7 +56,8 @@ WORKER_ROLE(cl_destroy_after_disconnect) {
 // Holds each connection open until the client sends a byte, then ends it; answers "probe".
 WORKER_ROLE(cl_hold_connections) {
   static auto s = net::create_server([](const std::shared_ptr<net::Socket>& c) {
-    c->on(ev::data, [c](std::string_view) { c->end(); });
+    // A raw pointer: a listener holding the socket's own shared_ptr would keep it forever.
+    c->on(ev::data, [raw = c.get()](std::string_view) { raw->end(); });
     worker().send("connected");
   });
   s->listen(0, "127.0.0.1");
