@@ -204,13 +204,14 @@ bool Target::check_queued() {
 
 void Target::on_frame(Message&& m) {
   Handle none;
-  const bool claims_fd = is_internal(m) && m["cmd"] == wire::node_handle;
-  if (!claims_fd) channel_->release_unclaimed();
+  // Only a NODE_HANDLE frame claims a descriptor: any other frame retires the unclaimed ones.
   if (!is_internal(m)) {
+    channel_->release_unclaimed();
     if (cb_.message) cb_.message(std::move(m), none);
     return;
   }
   const auto& cmd = m["cmd"].get_ref<const std::string&>();
+  if (cmd != wire::node_handle) channel_->release_unclaimed();
   if (cmd == wire::node_handle_ack || cmd == wire::node_handle_nack) {
     on_ack(cmd == wire::node_handle_nack);
     return;

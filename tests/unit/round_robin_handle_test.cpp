@@ -336,6 +336,19 @@ TEST(RoundRobinHandle, NewcomerStartsLevel) {
 
 namespace {
 
+// Lowers this process's descriptor limit so that only `free` numbers stay usable below it;
+// returns the old limit to restore.
+rlimit limit_free_descriptors(int free) {
+  rlimit old{};
+  ::getrlimit(RLIMIT_NOFILE, &old);
+  const int lowest = ::dup(0);  // the lowest free number
+  ::close(lowest);
+  rlimit tight = old;
+  tight.rlim_cur = static_cast<rlim_t>(lowest + free);
+  EXPECT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+  return old;
+}
+
 // A listening loopback socket and its address.
 int listener(sockaddr_in& sa) {
   int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -361,13 +374,7 @@ TEST(RoundRobinHandle, OutOfDescriptorsPausesAndLosesNothing) {
   int clients[n];
   for (int& c : clients) c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   // No descriptor number is free below the limit from here on: accept4 fails with EMFILE.
-  rlimit old{};
-  ::getrlimit(RLIMIT_NOFILE, &old);
-  int probe = ::dup(0);
-  ::close(probe);
-  rlimit tight = old;
-  tight.rlim_cur = static_cast<rlim_t>(probe);
-  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+  const rlimit old = limit_free_descriptors(0);
   for (int c : clients) ASSERT_EQ(::connect(c, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
 
   // Run the loop for a while: accepting pauses, nothing is handed out, nothing spins.
@@ -410,13 +417,7 @@ TEST(RoundRobinHandle, OutOfDescriptorsResumesWhenAnAnswerFreesOne) {
   constexpr int n = 5;
   int clients[n];
   for (int& c : clients) c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  rlimit old{};
-  ::getrlimit(RLIMIT_NOFILE, &old);
-  int probe = ::dup(0);  // the lowest free number: one descriptor is left below the limit
-  ::close(probe);
-  rlimit tight = old;
-  tight.rlim_cur = static_cast<rlim_t>(probe + 1);
-  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+  const rlimit old = limit_free_descriptors(1);
   for (int c : clients) ASSERT_EQ(::connect(c, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
 
   const auto loop = cluster::loop();
