@@ -9,6 +9,7 @@
 #include "primary.hpp"
 #include "round_robin_handle.hpp"
 #include "reuseport_handle.hpp"
+#include "reuseport_udp_handle.hpp"
 #include "shared_handle.hpp"
 #include "wire.hpp"
 
@@ -29,6 +30,7 @@ struct Entry {
   std::shared_ptr<RoundRobinHandle> rr;
   std::unique_ptr<SharedHandle> shared;
   std::unique_ptr<ReusePortHandle> reuse;
+  std::unique_ptr<ReusePortUdpHandle> reuse_udp;
   int err = 0;       // RoundRobinHandle: the bind/listen failure
   Message sockname;  // RoundRobinHandle over TCP: getsockname() of the listening socket
   Message data;      // the first truthy data a worker sent (TLS ticket keys in Node)
@@ -192,10 +194,13 @@ void query_server(Worker& w, Message& m, Handle&) {
     it = s.handles.emplace(key, Entry{}).first;
     auto type = m.find("addressType");
     const bool udp = type != m.end() && (*type == "udp4" || *type == "udp6");
-    // UDP is connectionless: there is nothing to hand out, so it is always shared.
+    // UDP is connectionless: there is nothing to hand out, so it is shared (Node), or under
+    // sched_reuseport one socket a worker (not for bind({fd}), which names one socket).
     auto spec = spec_from(m);
     const bool tcp = !udp && !spec.fd && spec.port != -1;
-    if (scheduling_policy() == sched_none || udp) {
+    if (scheduling_policy() == sched_reuseport && udp && !spec.fd) {
+      it->second.reuse_udp = std::make_unique<ReusePortUdpHandle>(spec);
+    } else if (scheduling_policy() == sched_none || udp) {
       it->second.shared = std::make_unique<SharedHandle>(key, spec, udp);
     } else if (scheduling_policy() == sched_reuseport && tcp) {
       const unsigned deadline = settings().handoff_timeout_ms.value_or(default_handoff_timeout_ms);
@@ -222,12 +227,12 @@ void query_server(Worker& w, Message& m, Handle&) {
     internal::send(w, {{"errno", err}, {"key", key}, {"ack", seq}, {"data", data}}, std::move(h));
     return;
   }
-  if (e.reuse) {
-    const int fd = e.reuse->add(w.id());
+  if (e.reuse || e.reuse_udp) {
+    const int fd = e.reuse ? e.reuse->add(w.id()) : e.reuse_udp->add(w.id());
     Handle h;
-    const int err = fd < 0 ? fd : reply_copy(fd, HandleType::net_native, h);
+    const int err = fd < 0 ? fd : reply_copy(fd, e.reuse ? HandleType::net_native : HandleType::dgram_native, h);
     if (err) s.servers_of[w.id()].erase(key);
-    if (err && e.reuse->empty()) s.handles.erase(it);
+    if (err && (e.reuse ? e.reuse->empty() : e.reuse_udp->empty())) s.handles.erase(it);
     internal::send(w, {{"errno", err}, {"key", key}, {"ack", seq}, {"data", data}}, std::move(h));
     return;
   }
@@ -249,6 +254,7 @@ void query_server(Worker& w, Message& m, Handle&) {
 bool keep_open(Entry& e, bool on) {
   if (e.rr) return e.rr->set_keep_open(on);
   if (e.reuse) return e.reuse->set_keep_open(on);
+  if (e.reuse_udp) return e.reuse_udp->set_keep_open(on);
   if (e.shared) return e.shared->set_keep_open(on);
   return false;
 }
@@ -257,6 +263,7 @@ bool keep_open(Entry& e, bool on) {
 bool remove_worker(Entry& e, int worker, RoundRobinHandle::Leaving how) {
   if (e.rr) return e.rr->remove(worker, how);
   if (e.reuse) return e.reuse->remove(worker, how);
+  if (e.reuse_udp) return e.reuse_udp->remove(worker);
   return e.shared->remove(worker);
 }
 

@@ -83,21 +83,24 @@ void ReusePortHandle::serve_orphans(bool on) {
   }
 }
 
-int ReusePortHandle::bind_first() {
+int bind_reuseport_first(net::detail::ServerSpec& spec, bool udp) {
   // SO_REUSEPORT lets any socket of the same user join the group. A socket bound first without
-  // it finds out whether somebody already listens there (EADDRINUSE), and for port 0 picks the
+  // it finds out whether somebody already uses the port (EADDRINUSE), and for port 0 picks the
   // port; it is closed again before the group binds.
-  net::detail::ServerSpec probe_spec = spec_;
-  probe_spec.reuse_port = false;
-  const int probe = net::detail::create_server_socket(probe_spec);
+  auto create = udp ? net::detail::create_udp_socket : net::detail::create_server_socket;
+  spec.reuse_port = false;
+  const int probe = create(spec);
+  spec.reuse_port = true;
   if (probe < 0) return probe;
   if (auto a = net::detail::local_address(probe)) {
-    spec_.address = a->address;
-    spec_.port = a->port;
+    spec.address = a->address;
+    spec.port = a->port;
   }
   ::close(probe);
-  return net::detail::create_server_socket(spec_);
+  return create(spec);
 }
+
+int ReusePortHandle::bind_first() { return bind_reuseport_first(spec_, false); }
 
 int ReusePortHandle::add(int worker) {
   if (auto it = sockets_.find(worker); it != sockets_.end()) return it->second;

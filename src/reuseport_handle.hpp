@@ -30,6 +30,12 @@
 
 namespace cluster {
 
+// Binds the first socket of a SO_REUSEPORT group at spec (a TCP or, with udp, a UDP address):
+// a probe bound without SO_REUSEPORT first fails with UV_EADDRINUSE when anybody else holds the
+// port, and for port 0 picks the port, written back to spec (with reuse_port set) for the rest
+// of the group. Returns the descriptor or a negative libuv error.
+int bind_reuseport_first(net::detail::ServerSpec& spec, bool udp);
+
 class ReusePortHandle {
  public:
   // spec: a TCP address (not a Unix path, not an fd). send: how rescued connections reach a

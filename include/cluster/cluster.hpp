@@ -23,8 +23,9 @@ struct uv_loop_s;
 namespace cluster {
 
 // Scheduling policies (Node's cluster.SCHED_NONE and cluster.SCHED_RR), and beyond Node
-// sched_reuseport: one SO_REUSEPORT listening socket per worker, bound by the primary (TCP only;
-// Unix sockets and listen({fd}) fall back to sched_rr, UDP is shared as under the others).
+// sched_reuseport: one SO_REUSEPORT socket per worker, bound by the primary, for TCP and UDP (the
+// kernel spreads connections, and UDP flows, over the workers; Unix sockets and listen({fd})
+// fall back to sched_rr, dgram bind({fd}) is shared as under the others).
 inline constexpr int sched_none = 1;
 inline constexpr int sched_rr = 2;
 inline constexpr int sched_reuseport = 3;

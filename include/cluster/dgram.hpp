@@ -1,7 +1,11 @@
 // cluster::dgram: UDP sockets (udp4, udp6) on the process's libuv loop, as Node's dgram module.
 // In a worker, bind() goes through the primary, which binds once per key and shares the socket
-// with every worker that binds the same address (UDP is never round-robin). Everything runs on
-// the loop thread; a bound socket keeps itself alive until close().
+// with every worker that binds the same address (UDP is never round-robin): every worker reads
+// the one socket and whichever wakes first gets a datagram, so the share can be very uneven.
+// Under sched_reuseport the primary binds one SO_REUSEPORT socket per worker instead and the
+// kernel hashes each flow (source address and port) to one worker; datagrams still queued in a
+// leaving worker's socket are lost (see src/reuseport_udp_handle.hpp). Everything runs on the
+// loop thread; a bound socket keeps itself alive until close().
 #pragma once
 
 #include "cluster/emitter.hpp"

@@ -176,7 +176,7 @@ int create_udp_socket(const ServerSpec& spec) {
   }
   std::string address = spec.address.value_or("");
   if (address.empty()) address = spec.udp6 ? "::" : "0.0.0.0";
-  return bind_inet(address, spec.port, SOCK_DGRAM, spec.flags, true);
+  return bind_inet(address, spec.port, SOCK_DGRAM, spec.flags, true, spec.reuse_port);
 }
 
 int listen_socket(int fd, const ServerSpec& spec) {

@@ -39,7 +39,7 @@ struct ServerSpec {
   int backlog = 511;
   bool readable_all = false;
   bool writable_all = false;
-  bool reuse_port = false;             // SO_REUSEPORT before bind (sched_reuseport; TCP only)
+  bool reuse_port = false;             // SO_REUSEPORT before bind (sched_reuseport)
 };
 
 // Node's createServerHandle: a bound (not yet listening) TCP or Unix stream socket, or a dup of
