@@ -5,6 +5,7 @@
 #include "ipc/handle_wire.hpp"
 #include "ipc/ring.hpp"
 #include "pool/pool_wire.hpp"
+#include "scheduler/connection_stats.hpp"
 #include "uv/tick.hpp"
 #include "wire.hpp"
 
@@ -101,6 +102,7 @@ void setup_worker() {
   const char* ring_env = std::getenv(wire::env_ring_fd);
   const int ring_fd = ring_env ? std::atoi(ring_env) : -1;
   unsetenv(wire::env_ring_fd);
+  const bool report_closes = read_report_closes_env();
   Serialization mode = (mode_env && std::string(mode_env) == "advanced") ? Serialization::advanced
                                                                           : Serialization::json;
   // Node deletes these before user code runs (pre_execution.js, initializeClusterIPC).
@@ -139,7 +141,10 @@ void setup_worker() {
       [wp](const std::system_error& e) { detail::emit_error(*wp, e); },
   });
   // Beyond Node: a cppcluster primary may then pipeline handles to us (a Node primary ignores it).
-  internal::send(w, {{"act", wire::act::online}, {wire::pipelined_handles, true}});
+  // A cppcluster primary (and only one: it set CPPCLUSTER_REPORT_CLOSES) hears of closed connections.
+  Message online = {{"act", wire::act::online}, {wire::pipelined_handles, true}};
+  if (report_closes) online[wire::reports_closes] = true;
+  internal::send(w, std::move(online));
 }
 
 Worker& current() { return *st().worker; }

@@ -6,6 +6,7 @@
 #include "detail.hpp"
 #include "ipc/handle_wire.hpp"
 #include "query_server.hpp"
+#include "scheduler/connection_stats.hpp"
 #include "uv/handle.hpp"
 #include "uv/tick.hpp"
 #include "wire.hpp"
@@ -104,6 +105,7 @@ void merge(Settings& to, const Settings& from) {
   overlay(to.max_servers_per_worker, from.max_servers_per_worker);
   overlay(to.max_held_fds, from.max_held_fds);
   overlay(to.handoff_timeout_ms, from.handoff_timeout_ms);
+  overlay(to.scheduler, from.scheduler);
 }
 
 bool starts_with(const std::string& s, const char* p) { return s.rfind(p, 0) == 0; }
@@ -190,6 +192,7 @@ void on_message(Worker& w, Message& m, Handle& h) {
     if (auto p = m.find(wire::pipelined_handles); p != m.end() && *p == true) {
       if (auto* t = detail::WorkerAccess::target(w)) t->set_pipelined_handles(true);
     }
+    sched::note_online(w, m);
     on_online(w);
   } else if (name == wire::act::listening) {
     on_listening(w, m);
@@ -221,6 +224,7 @@ std::unique_ptr<ChildProcess> create_worker_process(int id, const Env& env) {
   vars.erase(wire::env_serialization);
   vars.erase(wire::env_busy_poll);
   vars.erase(wire::env_ring_fd);
+  vars[wire::env_report_closes] = "1";  // C++ workers then report closes (scheduler/connection_stats.hpp)
   if (s.ipc_busy_poll_us.value_or(0)) vars[wire::env_busy_poll] = std::to_string(*s.ipc_busy_poll_us);
 
   std::vector<std::string> exec_argv = s.exec_argv.value_or(std::vector<std::string>{});

@@ -8,6 +8,7 @@
 #include "net/sockaddr.hpp"
 #include "primary.hpp"
 #include "round_robin_handle.hpp"
+#include "scheduler/connection_stats.hpp"
 #include "reuseport_handle.hpp"
 #include "reuseport_udp_handle.hpp"
 #include "shared_handle.hpp"
@@ -148,6 +149,10 @@ void create_round_robin(Entry& e, const std::string& key, const Message& m) {
     return;
   }
   if (bound_path) e.rr->set_unlink_path(*spec.address);
+  if (const auto& sched = settings().scheduler) {
+    const int port = e.sockname.is_object() ? e.sockname.value("port", spec.port) : spec.port;
+    e.rr->set_scheduler(*sched, spec.address.value_or(""), port);
+  }
 }
 
 // The listening socket for a queryServer reply, as a copy the library closes once it is written:
@@ -247,7 +252,7 @@ void query_server(Worker& w, Message& m, Handle&) {
   if (e.sockname.is_object()) reply["sockname"] = e.sockname;
   auto rr = e.rr;
   internal::send(w, reply);
-  rr->add(w.id());  // after the reply: a queued connection follows it
+  rr->add(w.id(), sched::totals_of(w.id()));  // after the reply: a queued connection follows it
 }
 
 // Keeps the entry's handle open without workers, or stops; true when that closed it.
@@ -286,7 +291,19 @@ void remove_handles_for_worker(Worker& w) {
     it = remove_worker(it->second, w.id(), how) ? handles.erase(it) : std::next(it);
   }
   st().servers_of.erase(w.id());
-  if (!w.is_connected()) st().workers.erase(w.id());
+  if (!w.is_connected()) {
+    st().workers.erase(w.id());
+    sched::forget_totals(w.id());
+  }
+}
+
+// Connections sent to the worker and not yet answered, over every round-robin server.
+std::uint64_t in_flight_of(int worker) {
+  std::uint64_t n = 0;
+  for (const auto& [key, e] : st().handles) {
+    if (e.rr) n += e.rr->in_flight_of(worker);
+  }
+  return n;
 }
 
 }  // namespace
@@ -297,6 +314,7 @@ void install_server_sharing() {
   s.installed = true;
   set_act_handler(wire::act::query_server, query_server);
   set_act_handler(wire::act::close, close);
+  sched::install_close_reports(in_flight_of);
   set_remove_handles(remove_handles_for_worker);
   set_handles_open([] { return !st().handles.empty() && st().holds == 0; });
 }

@@ -129,7 +129,22 @@ std::size_t RoundRobinHandle::in_flight() const noexcept {
   return n;
 }
 
-void RoundRobinHandle::add(int worker) {
+std::size_t RoundRobinHandle::in_flight_of(int worker) const noexcept {
+  auto it = members_.find(worker);
+  return it == members_.end() ? 0 : it->second.in_flight.size();
+}
+
+void RoundRobinHandle::set_scheduler(Scheduler s, std::string address, int port) {
+  if (s.kind() == Scheduler::Kind::fair) {
+    sched_.reset();
+  } else {
+    sched_.emplace(std::move(s));
+  }
+  sched_address_ = std::move(address);
+  sched_port_ = port;
+}
+
+void RoundRobinHandle::add(int worker, std::shared_ptr<sched::WorkerTotals> totals) {
   if (closed_) return;
   // A newcomer starts level with the least-served worker, not at zero: otherwise it would get
   // every connection until it caught up with workers that have served for hours.
@@ -143,6 +158,7 @@ void RoundRobinHandle::add(int worker) {
   const bool was_idle = !any;
   Member& m = members_[worker];
   m.joined = true;
+  if (totals) m.totals = std::move(totals);
   m.offered = std::max(m.offered, level);
   m.last = ++clock_;  // ties go to the earlier joiner, as Node's free list
   if (was_idle && poll_ && !accept_paused_) start_polling();  // a kept-open handle accepts again
@@ -153,7 +169,8 @@ void RoundRobinHandle::set_paused(int worker, bool paused) {
   auto it = members_.find(worker);
   if (it == members_.end() || it->second.paused == paused) return;
   it->second.paused = paused;
-  if (!paused) hand_out();
+  if (paused) stop_waiting(it->second);  // a paused worker is no candidate: they are picked again
+  hand_out();
 }
 
 void RoundRobinHandle::distribute(int fd) {
@@ -165,7 +182,11 @@ void RoundRobinHandle::distribute(int fd) {
   hand_out();
 }
 
-std::map<int, RoundRobinHandle::Member>::iterator RoundRobinHandle::pick() {
+bool RoundRobinHandle::overdue(const Member& m, std::uint64_t now) const {
+  return timeout_ms_ && !m.in_flight.empty() && now - m.in_flight.front().offered_at >= timeout_ms_;
+}
+
+RoundRobinHandle::MemberIt RoundRobinHandle::pick() {
   auto best = members_.end();
   const std::uint64_t now = timeout_ms_ ? uv_now(uv::loop()) : 0;
   for (auto it = members_.begin(); it != members_.end(); ++it) {
@@ -187,13 +208,20 @@ void RoundRobinHandle::hand_out() {
   if (handing_out_) return;  // a sender failing re-enters through remove()
   handing_out_ = true;
   auto keep = shared_from_this();
-  while (!closed_ && !queue_.empty()) {
-    auto chosen = pick();
-    if (chosen == members_.end()) break;
+  while (!closed_) {
+    MemberIt chosen;
+    int fd;
+    if (sched_) {
+      if (!next_scheduled(fd, chosen)) break;
+    } else {
+      if (queue_.empty()) break;
+      chosen = pick();
+      if (chosen == members_.end()) break;
+      fd = queue_.front();
+      queue_.pop_front();
+    }
     const int worker = chosen->first;
     Member& m = chosen->second;
-    const int fd = queue_.front();
-    queue_.pop_front();
     m.in_flight.push_back({fd, timeout_ms_ ? uv_now(uv::loop()) : 0});
     ++m.offered;
     m.last = ++clock_;
@@ -217,11 +245,128 @@ void RoundRobinHandle::hand_out() {
   handing_out_ = false;
 }
 
+bool RoundRobinHandle::next_scheduled(int& fd, MemberIt& chosen) {
+  const std::uint64_t now = uv_now(uv::loop());
+  // Connections waiting for a worker go first (they were accepted earlier): to it once it has
+  // room, or to the fair choice once it stalls or the bound passes.
+  if (waiting_) {
+    for (auto it = members_.begin(); it != members_.end(); ++it) {
+      Member& m = it->second;
+      while (!m.waiting.empty() && (overdue(m, now) || now - m.waiting.front().offered_at >= wait_bound_ms())) {
+        fair_queue_.push_back(m.waiting.front().fd);
+        m.waiting.pop_front();
+        --waiting_;
+        ++fallbacks_;
+      }
+      if (!m.waiting.empty() && m.in_flight.size() < window_) {
+        fd = m.waiting.front().fd;
+        m.waiting.pop_front();
+        --waiting_;
+        chosen = it;
+        return true;
+      }
+    }
+  }
+  if (!fair_queue_.empty()) {
+    chosen = pick();
+    if (chosen == members_.end()) return false;  // nobody has room: the rest must wait too
+    fd = fair_queue_.front();
+    fair_queue_.pop_front();
+    return true;
+  }
+  while (!queue_.empty()) {
+    fd = queue_.front();
+    auto it = ask_scheduler(fd, now);
+    if (it == members_.end()) {
+      chosen = pick();
+      if (chosen == members_.end()) return false;
+      queue_.pop_front();
+      return true;
+    }
+    queue_.pop_front();
+    Member& m = it->second;
+    if (m.in_flight.size() < window_) {
+      chosen = it;
+      return true;
+    }
+    // Busy, not stalled: this connection waits for it (the next one may go elsewhere).
+    m.waiting.push_back({fd, now});
+    ++waiting_;
+    ++waits_;
+    arm_wait_timer();
+  }
+  return false;
+}
+
+RoundRobinHandle::MemberIt RoundRobinHandle::ask_scheduler(int fd, std::uint64_t now) {
+  candidates_.clear();
+  for (const auto& [id, m] : members_) {
+    if (!m.joined || m.paused) continue;
+    Candidate c;
+    c.id = id;
+    c.offered = m.offered;
+    c.in_flight = static_cast<std::uint32_t>(m.in_flight.size());
+    c.open = m.totals ? m.totals->open() : -1;
+    c.last_offer = m.last;
+    c.ready = m.in_flight.size() < window_ && !overdue(m, now);
+    candidates_.push_back(c);
+  }
+  if (candidates_.empty()) return members_.end();
+  sockaddr_storage peer;
+  socklen_t len = sizeof peer;
+  const bool want_peer = sched_->needs() == Scheduler::Needs::peer_address;
+  const bool have_peer = want_peer && ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0;
+  const ServerInfo server{key_, sched_address_, sched_port_};
+  const int id = sched_->pick(Pick{server, have_peer ? reinterpret_cast<const sockaddr*>(&peer) : nullptr,
+                                   have_peer ? len : 0, candidates_});
+  auto it = members_.find(id);
+  if (it == members_.end() || !it->second.joined || it->second.paused) return members_.end();
+  if (overdue(it->second, now)) {
+    ++fallbacks_;  // stalled: its clients go elsewhere until it answers
+    return members_.end();
+  }
+  return it;
+}
+
+void RoundRobinHandle::stop_waiting(Member& m) {
+  for (auto f = m.waiting.rbegin(); f != m.waiting.rend(); ++f) queue_.push_front(f->fd);
+  waiting_ -= m.waiting.size();
+  m.waiting.clear();
+}
+
+void RoundRobinHandle::arm_wait_timer() {
+  if (!wait_timer_) {
+    wait_timer_.emplace();
+    if (uv_timer_init(uv::loop(), wait_timer_->get()) != 0) {
+      wait_timer_.reset();
+      return;  // no timer: the bound is checked at the next accept or answer
+    }
+    wait_timer_->initialized();
+    wait_timer_->get()->data = this;
+  }
+  if (uv_is_active(wait_timer_->base())) return;
+  // Due when the longest-waiting connection reaches the bound.
+  const std::uint64_t now = uv_now(uv::loop());
+  std::uint64_t since = now;
+  for (const auto& [id, m] : members_) {
+    if (!m.waiting.empty()) since = std::min(since, m.waiting.front().offered_at);
+  }
+  const std::uint64_t due = since + wait_bound_ms();
+  uv_timer_start(wait_timer_->get(), [](uv_timer_t* t) {
+    uv::CallbackScope scope;
+    auto* self = static_cast<RoundRobinHandle*>(t->data);
+    if (!self) return;
+    self->hand_out();
+    if (self->waiting_ && !self->closed_) self->arm_wait_timer();
+  }, due > now ? due - now : 1, 0);
+}
+
 void RoundRobinHandle::unreachable(int worker) {
   // It gets nothing more; what it holds is settled when it leaves (its 'disconnect' follows).
   auto it = members_.find(worker);
   if (it == members_.end()) return;
   it->second.joined = false;
+  stop_waiting(it->second);
   forget_if_done(worker);
   if (!anyone()) nobody_left();
 }
@@ -300,10 +445,13 @@ void RoundRobinHandle::on_reply(int worker, int fd, bool accepted) {
   auto f = std::find_if(fds.begin(), fds.end(), [fd](const Flight& x) { return x.fd == fd; });
   if (f == fds.end()) return;  // already taken back
   fds.erase(f);
+  if (accepted && it->second.totals) ++it->second.totals->handed_off;
   if (accepted || closed_) {
     release(fd);  // the worker has its own copy, or nobody is left to take it
   } else {
-    queue_.push_back(fd);  // the worker is shutting down: another one gets it
+    // The worker is shutting down (or full): another one gets it. A scheduler would pick the
+    // same worker again, so this goes to the fair choice.
+    (sched_ ? fair_queue_ : queue_).push_back(fd);
     it->second.last = ++clock_;
   }
   forget_if_done(worker);
@@ -320,6 +468,7 @@ bool RoundRobinHandle::remove(int worker, Leaving how) {
   if (it == members_.end()) return closed_;  // closed already when its channel failed mid-send
   Member& m = it->second;
   m.joined = false;
+  stop_waiting(m);
   auto& fds = m.in_flight;
   if (how == Leaving::unreachable && !m.cut_off) {
     // Nothing it was sent will be served: back to the front, oldest first.
@@ -347,6 +496,14 @@ void RoundRobinHandle::close_all() {
   closed_ = true;
   for (int fd : queue_) release(fd);
   queue_.clear();
+  for (int fd : fair_queue_) release(fd);
+  fair_queue_.clear();
+  for (auto& [worker, m] : members_) {
+    for (const Flight& f : m.waiting) release(f.fd);
+    m.waiting.clear();
+  }
+  waiting_ = 0;
+  wait_timer_.reset();
   poll_.reset();
   retry_.reset();
   if (listen_fd_ >= 0) ::close(listen_fd_);

@@ -17,8 +17,12 @@
 //   for the write (the number could otherwise be reused and another socket sent in its place).
 // - The handle can run without a listening socket (never start()ed): sched_reuseport uses it to
 //   hand out the connections left in a dead worker's accept queue.
+// - A Scheduler (cluster/scheduler.hpp) may pick the worker instead of the fair rule; a worker it
+//   picks without room is waited for, within a bound, in a queue of that worker's own.
 #pragma once
 
+#include "cluster/scheduler.hpp"
+#include "scheduler/connection_stats.hpp"
 #include "uv/handle.hpp"
 
 #include <cstdint>
@@ -66,7 +70,11 @@ class RoundRobinHandle : public std::enable_shared_from_this<RoundRobinHandle> {
   // Starts accepting on a listening socket (taken); returns 0 or a negative libuv error.
   int start(int listen_fd);
   // Node's add(): the worker joins (counted level with the others) and gets queued connections.
-  void add(int worker);
+  // totals (optional) gets the connections it accepts and gives its open count to schedulers.
+  void add(int worker, std::shared_ptr<sched::WorkerTotals> totals = nullptr);
+  // Picks workers with s from now on (fair(): the built-in rule, as without one); server names
+  // the server for s. Connections already waiting for a worker keep waiting.
+  void set_scheduler(Scheduler s, std::string address, int port);
   // Node's remove(): the worker leaves; what it was sent is settled as `how` says. True when it
   // was the last worker: the listening socket and the queue are closed.
   bool remove(int worker, Leaving how);
@@ -87,9 +95,16 @@ class RoundRobinHandle : public std::enable_shared_from_this<RoundRobinHandle> {
   // Whether the worker has joined and not left.
   bool has(int worker) const;
   // Accepted connections waiting for a worker with room.
-  std::size_t queued() const noexcept { return queue_.size(); }
+  std::size_t queued() const noexcept { return queue_.size() + fair_queue_.size() + waiting_; }
   // Connections sent and not yet answered, over all workers.
   std::size_t in_flight() const noexcept;
+  // Connections sent to worker and not yet answered.
+  std::size_t in_flight_of(int worker) const noexcept;
+  // Connections a scheduler's pick sent to the fair choice after waiting for a busy worker past
+  // the bound, or because the worker it picked was stalled.
+  std::uint64_t sticky_fallbacks() const noexcept { return fallbacks_; }
+  // Connections that waited for the worker a scheduler picked because its window was full.
+  std::uint64_t waits() const noexcept { return waits_; }
   // True once the last worker left: the listening socket and queued connections are closed.
   bool closed() const noexcept { return closed_; }
   // How often accepting paused because descriptors or memory ran out (EMFILE, ENFILE, ENOBUFS,
@@ -120,6 +135,8 @@ class RoundRobinHandle : public std::enable_shared_from_this<RoundRobinHandle> {
     std::uint64_t offered = 0;  // connections offered so far (the fairness count)
     std::uint64_t last = 0;     // when it was last offered one (ties go to the oldest)
     std::deque<Flight> in_flight;  // connections awaiting its answer, oldest first
+    std::shared_ptr<sched::WorkerTotals> totals;  // its counters over all servers (may be empty)
+    std::deque<Flight> waiting;    // connections a scheduler picked it for, waiting for room
   };
   struct Sending {
     int fd;
@@ -127,8 +144,16 @@ class RoundRobinHandle : public std::enable_shared_from_this<RoundRobinHandle> {
     bool release = false;  // close fd once the last of them has left
   };
 
+  using MemberIt = std::map<int, Member>::iterator;
   void hand_out();
-  std::map<int, Member>::iterator pick();  // end() when no worker has room
+  MemberIt pick();  // end() when no worker has room
+  bool overdue(const Member& m, std::uint64_t now) const;  // past the deadline (no skip counted)
+  bool next_scheduled(int& fd, MemberIt& chosen);  // the scheduler's next hand-off; false: none now
+  MemberIt ask_scheduler(int fd, std::uint64_t now);  // end(): the fair choice
+  void stop_waiting(Member& m);  // its waiting connections go back to the scheduler's queue
+  void arm_wait_timer();
+  std::uint64_t wait_bound_ms() const { return timeout_ms_ ? timeout_ms_ : default_wait_ms; }
+  static constexpr std::uint64_t default_wait_ms = 1000;
   void on_written(int worker, int fd, bool ok);
   void on_reply(int worker, int fd, bool accepted);
   void unreachable(int worker);  // its channel failed: it gets nothing more
@@ -151,6 +176,16 @@ class RoundRobinHandle : public std::enable_shared_from_this<RoundRobinHandle> {
   std::uint64_t timeout_ms_;
   std::map<int, Member> members_;
   std::deque<int> queue_;  // accepted connections not yet handed out
+  // With a scheduler: connections for the fair choice (refused, or waited too long).
+  std::deque<int> fair_queue_;
+  std::optional<Scheduler> sched_;  // empty: the fair rule, inline
+  std::string sched_address_;
+  int sched_port_ = 0;
+  std::vector<Candidate> candidates_;  // reused for each pick
+  std::size_t waiting_ = 0;            // connections in the members' waiting queues
+  std::optional<uv::Handle<uv_timer_t>> wait_timer_;
+  std::uint64_t fallbacks_ = 0;
+  std::uint64_t waits_ = 0;
   std::vector<Sending> sending_;  // descriptors in write queues (few: window x workers at most)
   std::uint64_t clock_ = 0;
   bool handing_out_ = false;

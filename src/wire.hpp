@@ -15,6 +15,11 @@ inline constexpr const char* env_ring_fd = "CPPCLUSTER_IPC_RING_FD";
 // sendmsg, and marks those NODE_HANDLE frames {"noAck": true}. A Node primary ignores the field.
 inline constexpr const char* pipelined_handles = "pipelinedHandles";
 inline constexpr const char* no_ack = "noAck";
+// Beyond Node: set by a cppcluster primary in its workers' environment; a C++ worker that finds
+// it says {"reportsCloses": true} in its online message and reports the newconn connections it
+// closes with act cppclusterClosed (scheduler/connection_stats.hpp).
+inline constexpr const char* env_report_closes = "CPPCLUSTER_REPORT_CLOSES";
+inline constexpr const char* reports_closes = "reportsCloses";
 inline constexpr const char* env_channel_fd = "NODE_CHANNEL_FD";
 inline constexpr const char* env_serialization = "NODE_CHANNEL_SERIALIZATION_MODE";
 inline constexpr const char* env_sched_policy = "NODE_CLUSTER_SCHED_POLICY";
@@ -36,6 +41,8 @@ inline constexpr const char* close = "close";
 inline constexpr const char* exited_after_disconnect = "exitedAfterDisconnect";
 inline constexpr const char* newconn = "newconn";
 inline constexpr const char* disconnect = "disconnect";
+// Beyond Node, worker to a cppcluster primary only: {n} newconn connections closed.
+inline constexpr const char* closed = "cppclusterClosed";
 }  // namespace act
 
 }  // namespace cluster::wire

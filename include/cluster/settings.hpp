@@ -1,6 +1,8 @@
 // cluster.settings: how fork() starts workers.
 #pragma once
 
+#include "cluster/scheduler.hpp"
+
 #include <sys/types.h>
 
 #include <cstddef>
@@ -74,6 +76,9 @@ struct Settings {
   // no more until it answers (a stalled worker then holds only what it was sent before). The
   // connections go to the others. Default 1000 ms; 0 turns it off.
   maybe<unsigned> handoff_timeout_ms{};
+  // Beyond Node, sched_rr: picks the worker for each connection (cluster/scheduler.hpp) on the
+  // servers created after it is set. Default: Scheduler::fair().
+  maybe<Scheduler> scheduler{};
 };
 
 // The default max_frame_bytes: 64 MiB.

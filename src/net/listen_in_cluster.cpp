@@ -5,6 +5,7 @@
 
 #include "detail.hpp"
 #include "net/js_string.hpp"
+#include "scheduler/connection_stats.hpp"
 #include "uv/tick.hpp"
 
 #include <unistd.h>
@@ -73,18 +74,32 @@ void Server::Impl::on_reply(child::ServerReply& r, const detail::ServerSpec& spe
       auto srv = weak.lock();
       return srv && srv->impl_->mode == expected && !srv->impl_->at_limit();
     };
-    a.take = [weak](Handle& h) {
+    a.take = [weak, expected](Handle& h) {
+      // Under sched_rr the primary counts what it handed off; a cppcluster primary hears of each
+      // close (including a connection accepted but never attached) to know what stays open.
+      const bool report = expected == Mode::rr && child::reports_closes();
       auto srv = weak.lock();
-      if (!srv || !h) return;
+      if (!srv || !h) {
+        if (report) child::note_closed();
+        return;
+      }
       auto kind = detail::sock_kind(h.fd());
       int fd = h.release();
       int aerr = 0;
       auto s = Socket::Impl::adopt(fd, kind == detail::SockKind::pipe, &aerr);
       if (!s) {
         ::close(fd);
+        if (report) child::note_closed();
         return;
       }
       srv->impl_->attach(s);
+      if (report) {
+        // Runs on a later tick than this (Socket::Impl::finish), so wrapping here is in time.
+        s->impl_->on_close = [counted = std::move(s->impl_->on_close)] {
+          if (counted) counted();
+          child::note_closed();
+        };
+      }
     };
     return a;
   };

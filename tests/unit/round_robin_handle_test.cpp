@@ -3,6 +3,7 @@
 // refusals redistributed, everything closed with the last worker, plus the cases Node loses); with
 // the default window, even counts per worker, a silent worker skipped, newcomers counted level.
 #include "round_robin_handle.hpp"
+#include "unit/conn_stub.hpp"
 
 #include <cluster/cluster.hpp>
 #include <uv.h>
@@ -33,15 +34,8 @@ struct Sent {
   std::function<void(bool)> written;  // set while the frame is held in the (pretend) write queue
 };
 
-// A connection stand-in: one end of a socketpair (the other end is closed at once).
-int conn() {
-  int sv[2];
-  socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
-  ::close(sv[1]);
-  return sv[0];
-}
-
-bool is_open(int fd) { return fcntl(fd, F_GETFD) != -1; }
+using unit_conn::conn;
+using unit_conn::is_open;
 
 using Leaving = RoundRobinHandle::Leaving;
 
