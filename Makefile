@@ -1,11 +1,16 @@
-# make run: set up, build and run the demo.  make test: set up, build, run every test and a short fuzz run.
+# make run: set up, build the demo alone and run it.  make test: set up, build everything, run every
+# test and a short fuzz run.  make install [PREFIX=dir]: the library, headers, CMake package and
+# pkg-config files.  make package: a Debian package (libcppcluster-dev_<version>_<arch>.deb in BUILD).
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 GENERATOR ?= Ninja
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 10
+DEMO ?= hello_server
+PREFIX ?= /usr/local
+LIBRARIES = cppcluster cppcluster_shared
 
-.PHONY: setup configure build run test asan bench fuzz install clean
+.PHONY: setup configure build run test asan bench fuzz install package clean
 
 setup:
 	@bash scripts/setup-debian.sh
@@ -16,8 +21,9 @@ configure: setup
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
-run: build
-	@$(BUILD)/examples/$(or $(DEMO),hello_server)
+run: configure
+	@cmake --build $(BUILD) -j $(JOBS) --target $(DEMO)
+	@$(BUILD)/examples/$(DEMO)
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 120
@@ -36,6 +42,19 @@ bench: setup
 # make fuzz: build the libFuzzer targets (clang) in build-fuzz/ and run each FUZZ_SECONDS seconds.
 fuzz: setup
 	@bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+# Builds only the libraries. As root, refreshes the dynamic linker's cache afterwards so that
+# programs find the new libcppcluster.so (DESTDIR=dir stages the files instead).
+install: configure
+	@cmake --build $(BUILD) -j $(JOBS) --target $(LIBRARIES)
+	@cmake --install $(BUILD) --prefix $(PREFIX)
+	@if [ "$$(id -u)" -eq 0 ] && [ -z "$${DESTDIR:-}" ]; then ldconfig; fi
+
+# The package holds only the libraries: build those, then cpack installs them into its staging
+# tree (under Ninja it builds nothing more itself).
+package: configure
+	@cmake --build $(BUILD) -j $(JOBS) --target $(LIBRARIES)
+	@cd $(BUILD) && cpack -G DEB
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) build-release build-fuzz

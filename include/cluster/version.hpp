@@ -1,0 +1,20 @@
+// The version of cppcluster these headers belong to. CMake refuses to configure when these
+// numbers differ from project(VERSION) in CMakeLists.txt: bump both together.
+#pragma once
+
+#include <string_view>
+
+#define CPPCLUSTER_VERSION_MAJOR 0
+#define CPPCLUSTER_VERSION_MINOR 1
+#define CPPCLUSTER_VERSION_PATCH 0
+#define CPPCLUSTER_VERSION_STRING "0.1.0"
+// One number for #if: MAJOR * 10000 + MINOR * 100 + PATCH (0.1.0 is 100).
+#define CPPCLUSTER_VERSION \
+  (CPPCLUSTER_VERSION_MAJOR * 10000 + CPPCLUSTER_VERSION_MINOR * 100 + CPPCLUSTER_VERSION_PATCH)
+
+namespace cluster {
+
+// The version of these headers, "MAJOR.MINOR.PATCH" (CPPCLUSTER_VERSION_STRING).
+constexpr std::string_view version() noexcept { return CPPCLUSTER_VERSION_STRING; }
+
+}  // namespace cluster
