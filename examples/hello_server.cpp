@@ -41,6 +41,12 @@ std::string ids(const cluster::Pool& pool) {
   return s;
 }
 
+// Keeps n workers, saying so.
+void scale(cluster::Pool& pool, unsigned n) {
+  std::printf("Primary %d: scaling to %u worker(s)\n", pid(), n);
+  pool.scale(n);
+}
+
 void run_primary() {
   std::printf("Primary %d is running\n", pid());
   std::fflush(stdout);
@@ -54,7 +60,9 @@ void run_primary() {
     std::printf("Listening on port %d\n", a.port);
   });
   cluster::on(cluster::ev::exit, [](cluster::Worker& w, int code, std::string_view signal) {
-    if (!w.exited_after_disconnect().value_or(false)) {
+    if (w.exited_after_disconnect().value_or(false)) {
+      std::printf("worker %d (id %d) retired\n", w.process().pid(), w.id());
+    } else {
       std::printf("worker %d died (%s)\n", w.process().pid(),
                   signal.empty() ? std::to_string(code).c_str() : std::string(signal).c_str());
     }
@@ -82,8 +90,8 @@ void run_primary() {
     std::printf("Primary %d: reloading workers %s\n", pid(), ids(pool).c_str());
     pool.reload();
   });
-  cluster::on_signal(SIGTTIN, [](int) { pool.scale(pool.size() + 1); });
-  cluster::on_signal(SIGTTOU, [](int) { pool.scale(std::max(1u, pool.size() - 1)); });
+  cluster::on_signal(SIGTTIN, [](int) { scale(pool, pool.size() + 1); });
+  cluster::on_signal(SIGTTOU, [](int) { scale(pool, std::max(1u, pool.size() - 1)); });
   example::on_signals({SIGINT, SIGTERM}, [](int) {
     static bool stopping = false;
     if (stopping) {  // a second Ctrl-C: do not wait for open connections
@@ -113,8 +121,9 @@ void run_worker() {
     std::fprintf(stderr, "Worker %d: %s (%s)\n", pid(), e.what(), cluster::err_name(e.code()).c_str());
     std::exit(1);  // cannot serve: the primary sees exit code 1
   });
-  // Retiring (reload, scale down, stop): idle keep-alive connections would hold the disconnect.
-  cluster::worker().on(cluster::ev::retiring, [] { http_lite::close_idle_connections(*server); });
+  // Retiring (reload, scale down, stop): keep-alive connections would hold the disconnect. Each
+  // is closed after its next response, or after 200 ms without a request.
+  cluster::worker().on(cluster::ev::retiring, [] { http_lite::drain(*server); });
   server->listen(env_int("PORT", 8000));
   std::printf("Worker %d started\n", pid());
   std::fflush(stdout);

@@ -201,7 +201,12 @@ void serve(const std::shared_ptr<cluster::net::Server>& server, Handler handler)
   });
 }
 
-void close_idle_connections(const cluster::net::Server& server) {
+namespace {
+
+// Marks server's connections draining and calls fn on each that waits idle between requests
+// (or for its first one); returns false for a server serve() was not called on.
+template <typename Fn>
+void for_each_idle(const cluster::net::Server& server, Fn fn) {
   auto it = states().find(&server);
   if (it == states().end()) return;
   auto state = it->second;
@@ -209,8 +214,27 @@ void close_idle_connections(const cluster::net::Server& server) {
   auto open = state->open;  // destroy() may close at once, which edits the map
   for (auto& [raw, weak] : open) {
     auto c = weak.lock();
-    if (c && c->socket && !c->in_request && c->served > 0) c->socket->destroy();
+    if (c && c->socket && !c->in_request) fn(*c);
   }
+}
+
+}  // namespace
+
+void close_idle_connections(const cluster::net::Server& server) {
+  for_each_idle(server, [](Connection& c) {
+    if (c.served > 0) c.socket->destroy();
+  });
+}
+
+void drain(const cluster::net::Server& server, std::chrono::milliseconds idle_grace) {
+  for_each_idle(server, [idle_grace](Connection& c) {
+    c.timer.cancel();
+    // Cancelled when the connection closes (closed()), so the raw pointer never outlives it; a
+    // request arriving meanwhile cancels it too (busy()) and is answered with Connection: close.
+    c.timer = cluster::set_timeout([raw = &c] {
+      if (raw->socket) raw->socket->destroy();
+    }, idle_grace);
+  });
 }
 
 }  // namespace http_lite

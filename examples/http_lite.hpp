@@ -7,6 +7,7 @@
 
 #include <cluster/net.hpp>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -53,6 +54,12 @@ void serve(const std::shared_ptr<cluster::net::Server>& server, Handler handler)
 // later response say "Connection: close" (Node's server.closeIdleConnections(), plus the drain a
 // retiring worker wants). Does nothing for a server serve() was not called on.
 void close_idle_connections(const cluster::net::Server& server);
+
+// What a retiring worker does: every later response says "Connection: close", and a connection
+// that stays idle for idle_grace is closed. Unlike close_idle_connections(), a connection idle
+// only for the moment between a response and the client's next request is not cut: that
+// request is answered (with "Connection: close"), so a client under load loses none.
+void drain(const cluster::net::Server& server, std::chrono::milliseconds idle_grace = std::chrono::milliseconds(200));
 
 // A new net::Server serving HTTP with handler (Node's http.createServer).
 inline std::shared_ptr<cluster::net::Server> create_server(Handler handler) {

@@ -45,7 +45,7 @@ check() {
 
 check fork_exit                'worker #1 was killed by signal: SIGTERM'
 check exited_after_disconnect  'Oh, it was just voluntary – no need to worry'
-check restart_on_exit          'died \(.*\)\. not restarting'
+check restart_on_exit          'died \(.*\)\. not restarting: 4 unexpected exits'
 check echo                     '^primary got back: "hi there"$'
 check worker_ids               '^I am worker #2$'
 check setup_primary            '^\[worker #1 stdout\] argv: .* --use https$'

@@ -1,7 +1,13 @@
-// A connection-per-request load client that counts every request's outcome (ok, refused, reset,
-// closed without an answer, timeout), for fault tests and the kill-storm benchmark. Each of
-// `concurrency` threads connects, sends `request`, reads until the server closes, classifies,
-// and starts again, until stop(). Header-only: the test binary and bench/storm_client share it.
+// A load client that counts every request's outcome (ok, refused, reset, closed without an
+// answer, timeout), for fault tests and the kill-storm benchmark. Each of `concurrency` threads
+// sends `request` again and again until stop():
+// - connection per request (the default): connect, send, read until the server closes;
+// - keep-alive (HTTP/1.1): one connection per thread, each response read by its Content-Length;
+//   the thread reconnects when a response says "Connection: close" or the server closed the
+//   connection after a whole response. A reused connection that ends before the next response
+//   is complete counts as `closed` (or `reset`): a server must not close a connection a request
+//   may be on its way to.
+// Header-only: the test binary and bench/storm_client share it.
 #pragma once
 
 #include <arpa/inet.h>
@@ -16,7 +22,10 @@
 #include <cstdint>
 #include <cstring>
 #include <mutex>
+#include <strings.h>
+
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -68,14 +77,17 @@ struct Counts {
   }
 };
 
+// How a Client uses its connections.
+enum class Mode { per_request, keep_alive };
+
 class Client {
  public:
   // port on 127.0.0.1; an answer counts as ok when it ends (the server closes) and contains
   // expect; timeout bounds the connect and each read.
   Client(int port, std::string request, std::string expect, int concurrency,
-         std::chrono::milliseconds timeout = std::chrono::seconds(10))
+         std::chrono::milliseconds timeout = std::chrono::seconds(10), Mode mode = Mode::per_request)
       : port_(port), request_(std::move(request)), expect_(std::move(expect)), concurrency_(concurrency),
-        timeout_(timeout) {}
+        timeout_(timeout), mode_(mode) {}
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
   ~Client() { stop(); }
@@ -112,10 +124,11 @@ class Client {
 
  private:
   void run() {
+    Conn conn;
     while (!stopping_) {
       const std::int64_t start = now_ns();
       std::string answer;
-      const Outcome o = one(answer);
+      const Outcome o = mode_ == Mode::keep_alive ? one_kept(conn, answer) : one(answer);
       std::lock_guard<std::mutex> lock(mu_);
       ++counts_.by[static_cast<int>(o)];
       if (o != Outcome::ok && counts_.failures.size() < max_failures) {
@@ -134,28 +147,43 @@ class Client {
     return r > 0;
   }
 
-  Outcome one(std::string& answer) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) return Outcome::other;
-    struct Closer {
-      int fd;
-      ~Closer() { ::close(fd); }
-    } closer{fd};
+  // A connected socket, closed when it goes.
+  struct Conn {
+    int fd = -1;
+    int uses = 0;  // responses read on it
+    ~Conn() { reset(); }
+    void reset() {
+      if (fd >= 0) ::close(fd);
+      fd = -1;
+      uses = 0;
+    }
+  };
+
+  // Connects c to the port; ok or how it failed.
+  Outcome connect(Conn& c) {
+    c.reset();
+    c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c.fd < 0) return Outcome::other;
     sockaddr_in in{};
     in.sin_family = AF_INET;
     in.sin_port = htons(static_cast<std::uint16_t>(port_));
     inet_pton(AF_INET, "127.0.0.1", &in.sin_addr);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&in), sizeof in) != 0) {
+    if (::connect(c.fd, reinterpret_cast<sockaddr*>(&in), sizeof in) != 0) {
       if (errno == ECONNREFUSED) return Outcome::refused;
       if (errno != EINPROGRESS) return Outcome::other;
-      if (!wait(fd, POLLOUT)) return Outcome::timeout;
+      if (!wait(c.fd, POLLOUT)) return Outcome::timeout;
       int err = 0;
       socklen_t len = sizeof err;
-      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      ::getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
       if (err == ECONNREFUSED) return Outcome::refused;
       if (err == ECONNRESET) return Outcome::reset;
       if (err != 0) return Outcome::other;
     }
+    return Outcome::ok;
+  }
+
+  // Sends the request on fd; ok or how it failed.
+  Outcome send_request(int fd) {
     std::size_t sent = 0;
     while (sent < request_.size()) {
       const ssize_t n = ::send(fd, request_.data() + sent, request_.size() - sent, MSG_NOSIGNAL);
@@ -167,21 +195,92 @@ class Client {
         return errno == ECONNRESET || errno == EPIPE ? Outcome::reset : Outcome::other;
       }
     }
+    return Outcome::ok;
+  }
+
+  // Reads some bytes into answer: n > 0, 0 at the end, or how it failed (through out).
+  ssize_t receive(int fd, std::string& answer, Outcome& out) {
     char buf[4096];
     for (;;) {
       const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-      if (n > 0) {
+      if (n >= 0) {
         answer.append(buf, static_cast<std::size_t>(n));
-        continue;
+        return n;
       }
-      if (n == 0) return answer.find(expect_) != std::string::npos ? Outcome::ok : Outcome::closed;
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {
-        if (!wait(fd, POLLIN)) return Outcome::timeout;
+        if (!wait(fd, POLLIN)) {
+          out = Outcome::timeout;
+          return -1;
+        }
         continue;
       }
-      return errno == ECONNRESET ? Outcome::reset : Outcome::other;
+      out = errno == ECONNRESET ? Outcome::reset : Outcome::other;
+      return -1;
     }
+  }
+
+  Outcome one(std::string& answer) {
+    Conn c;
+    if (Outcome o = connect(c); o != Outcome::ok) return o;
+    if (Outcome o = send_request(c.fd); o != Outcome::ok) return o;
+    for (;;) {
+      Outcome failed = Outcome::other;
+      const ssize_t n = receive(c.fd, answer, failed);
+      if (n < 0) return failed;
+      if (n == 0) return answer.find(expect_) != std::string::npos ? Outcome::ok : Outcome::closed;
+    }
+  }
+
+  // The value of header name (case-insensitive) in an HTTP head, or empty.
+  static std::string_view header(std::string_view head, std::string_view name) {
+    std::size_t at = head.find("\r\n");
+    while (at != std::string_view::npos && at + 2 < head.size()) {
+      const std::size_t line = at + 2;
+      const std::size_t end = head.find("\r\n", line);
+      const std::string_view l = head.substr(line, end == std::string_view::npos ? end : end - line);
+      if (l.size() > name.size() && l[name.size()] == ':' && ::strncasecmp(l.data(), name.data(), name.size()) == 0) {
+        std::string_view v = l.substr(name.size() + 1);
+        while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+        return v;
+      }
+      at = end;
+    }
+    return {};
+  }
+
+  // One HTTP request on the thread's kept connection (connecting first if it has none).
+  Outcome one_kept(Conn& c, std::string& answer) {
+    if (c.fd < 0) {
+      if (Outcome o = connect(c); o != Outcome::ok) {
+        c.reset();
+        return o;
+      }
+    }
+    if (Outcome o = send_request(c.fd); o != Outcome::ok) {
+      c.reset();
+      return o;
+    }
+    std::size_t head_end = std::string::npos, length = 0;
+    for (;;) {
+      if (head_end == std::string::npos && (head_end = answer.find("\r\n\r\n")) != std::string::npos) {
+        length = std::strtoul(std::string(header(std::string_view(answer).substr(0, head_end), "Content-Length")).c_str(),
+                              nullptr, 10);
+      }
+      if (head_end != std::string::npos && answer.size() >= head_end + 4 + length) break;
+      Outcome failed = Outcome::other;
+      const ssize_t n = receive(c.fd, answer, failed);
+      if (n <= 0) {
+        c.reset();
+        return n == 0 ? Outcome::closed : failed;
+      }
+    }
+    const std::string_view head = std::string_view(answer).substr(0, head_end);
+    const std::string_view connection = header(head, "Connection");
+    const bool close = connection.size() >= 5 && ::strncasecmp(connection.data(), "close", 5) == 0;
+    ++c.uses;
+    if (close) c.reset();
+    return answer.find(expect_) != std::string::npos ? Outcome::ok : Outcome::other;
   }
 
   int port_;
@@ -189,6 +288,7 @@ class Client {
   std::string expect_;
   int concurrency_;
   std::chrono::milliseconds timeout_;
+  Mode mode_;
   std::atomic<bool> stopping_{false};
   std::atomic<int> running_{0};
   std::vector<std::thread> threads_;
