@@ -40,25 +40,25 @@ TEST(DemoPool, ReloadsAndScalingUnderHttpLoadLoseNoRequest) {
   storm::Client fresh(port, "GET / HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n", "hello world", 8);
   kept.start();
   fresh.start();
-  wait_answers(kept, 200);
-  wait_answers(fresh, 200);
+  wait_answers(kept, 2000);
+  wait_answers(fresh, 300);
 
   ::kill(demo.pid(), SIGHUP);
   EXPECT_FALSE(demo.wait_for("reload done, workers 5, 6, 7, 8$").empty()) << demo.output();
-  wait_answers(kept, 200);
+  wait_answers(kept, 2000);
   ::kill(demo.pid(), SIGHUP);
   EXPECT_FALSE(demo.wait_for("reload done, workers 9, 10, 11, 12$").empty()) << demo.output();
   EXPECT_FALSE(demo.wait_for("retired$", 8).empty()) << demo.output();
-  wait_answers(kept, 200);
+  wait_answers(kept, 2000);
 
   ::kill(demo.pid(), SIGTTOU);  // the newest (slot 4's worker 12) retires
   EXPECT_FALSE(demo.wait_for("\\(id 12\\) retired$").empty()) << demo.output();
-  wait_answers(kept, 200);
-  wait_answers(fresh, 200);
+  wait_answers(kept, 2000);
+  wait_answers(fresh, 300);
   ::kill(demo.pid(), SIGTTIN);
   EXPECT_FALSE(demo.wait_for("^Worker [0-9]+ started$", 13).empty()) << demo.output();
-  wait_answers(kept, 200);
-  wait_answers(fresh, 200);
+  wait_answers(kept, 2000);
+  wait_answers(fresh, 300);
 
   kept.stop();
   fresh.stop();
