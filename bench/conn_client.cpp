@@ -2,7 +2,9 @@
 // CONCURRENCY connections to 127.0.0.1:PORT in flight for SECONDS; each one connects, waits for the
 // server to close it (read returns 0), is closed here and counted, and the next one is opened.
 // Failures (refused, reset, ...) are counted apart. Plain POSIX + epoll, one thread, no cppcluster.
-// Usage: conn_client <port> [concurrency=50] [seconds=5]. Prints one JSON line
+// With SOURCES > 1 the connections come from SOURCES source addresses in turn (127.0.0.1, .2, ...),
+// as many clients would (the sticky scheduler's figure).
+// Usage: conn_client <port> [concurrency=50] [seconds=5] [sources=1]. Prints one JSON line
 //   {"conns":N,"errors":E,"seconds":S,"conns_per_s":X}
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -15,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <vector>
 
 namespace {
@@ -24,6 +27,7 @@ using clock_type = std::chrono::steady_clock;
 sockaddr_in server_addr{};
 int ep = -1;
 long conns = 0, errors = 0;
+int sources = 1, next_source = 0;
 clock_type::time_point deadline;
 
 // Opens one non-blocking connection (retrying one refused at once, until the deadline) and watches
@@ -34,6 +38,19 @@ bool open_one() {
     if (clock_type::now() >= deadline) return true;
     fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return false;
+    if (sources > 1) {
+      // The port is chosen at connect (IP_BIND_ADDRESS_NO_PORT), from the whole ephemeral range.
+      const int one = 1;
+      setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+      sockaddr_in src{};
+      src.sin_family = AF_INET;
+      src.sin_addr.s_addr = htonl(INADDR_LOOPBACK + static_cast<uint32_t>(next_source));
+      next_source = (next_source + 1) % sources;
+      if (bind(fd, reinterpret_cast<const sockaddr*>(&src), sizeof src) != 0) {
+        close(fd);
+        return false;
+      }
+    }
     if (connect(fd, reinterpret_cast<const sockaddr*>(&server_addr), sizeof server_addr) == 0 ||
         errno == EINPROGRESS)
       break;
@@ -75,6 +92,7 @@ int main(int argc, char** argv) {
   const int port = std::atoi(argv[1]);
   const int concurrency = argc > 2 ? std::atoi(argv[2]) : 50;
   const double seconds = argc > 3 ? std::atof(argv[3]) : 5;
+  sources = argc > 4 ? std::max(1, std::min(std::atoi(argv[4]), 254)) : 1;
   server_addr.sin_family = AF_INET;
   server_addr.sin_port = htons(static_cast<uint16_t>(port));
   server_addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

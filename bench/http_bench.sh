@@ -9,7 +9,9 @@
 # (the primary's CPU under every cluster policy: the hand-off cost under rr, ~0 under none/reuseport).
 # Usage: bench/http_bench.sh <release-build-dir> cppcluster|node rr|none|reuseport|single
 #        keepalive|close|raw        (reuseport: cppcluster only; Node has no such policy)
-# Env: WRK_DURATION (default 5s), WRK_CONNECTIONS (50, also conn_client's concurrency), WORKERS (2).
+# Env: WRK_DURATION (default 5s), WRK_CONNECTIONS (50, also conn_client's concurrency), WORKERS (2),
+# SCHEDULER (cppcluster rr: fair, least_connections or sticky; default fair), SOURCES (raw: the
+# client's source addresses, default 1; the line then says "scheduler" and "sources").
 # Pinning: with 2+ cores wrk runs alone on the last core and the server (primary and workers) on
 # the others (on 2 cores: server on core 0, wrk on core 1); on 1 core nothing is pinned. conn_client
 # is pinned as wrk is.
@@ -31,7 +33,9 @@ if ((ncpu >= 2)); then
 fi
 
 case $impl in
-  cppcluster) server=("$build/bench/http_server") ;;
+  cppcluster)
+    server=("$build/bench/http_server")
+    if [[ -n ${SCHEDULER:-} ]]; then server+=(--scheduler "$SCHEDULER"); fi ;;
   node) server=(node "$here/node/http_server.js") ;;
   *) echo "unknown impl $impl" >&2; exit 2 ;;
 esac
@@ -104,7 +108,7 @@ ticks0=$(primary_ticks)
 if [[ $mode == raw ]]; then
   seconds=${duration%s}
   [[ $seconds == *m ]] && seconds=$((${seconds%m} * 60))
-  out=$("${wrk_pin[@]}" "$client" "$port" "$conns" "$seconds")
+  out=$("${wrk_pin[@]}" "$client" "$port" "$conns" "$seconds" "${SOURCES:-1}")
 else
   out=$("${wrk_pin[@]}" wrk "${wrk_args[@]}" "http://127.0.0.1:$port/")
 fi
@@ -123,6 +127,9 @@ if [[ $mode == raw ]]; then
   if [[ $policy != single && $n -gt 0 ]]; then
     extra=$(awk -v d=$((ticks1 - ticks0)) -v hz="$hz" -v n="$n" \
       'BEGIN {printf ",\"primary_cpu_us_per_conn\":%.3f", d / hz * 1e6 / n}')
+  fi
+  if [[ -n ${SCHEDULER:-} || ${SOURCES:-1} != 1 ]]; then
+    extra+=",\"scheduler\":\"${SCHEDULER:-fair}\",\"sources\":${SOURCES:-1}"
   fi
   echo "{\"impl\":\"$impl\",\"policy\":\"$policy\",\"mode\":\"raw\",\"conns_per_s\":$cps$extra}"
   exit 0

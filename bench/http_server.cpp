@@ -1,7 +1,9 @@
 // HTTP hello world for the HTTP figures: the primary forks WORKERS workers (default 2) that share
 // one port; the policy comes from NODE_CLUSTER_SCHED_POLICY (rr|none|reuseport), as in Node. --single
 // serves from one process without cluster. --raw: plain TCP instead of HTTP, each connection ended at
-// once with no data (the hand-off figure). Usage: http_server [--single] [--raw] [--workers N] [--port P]
+// once with no data (the hand-off figure). --scheduler fair|least_connections|sticky: the sched_rr
+// scheduler (Settings::scheduler; default fair).
+// Usage: http_server [--single] [--raw] [--workers N] [--port P] [--scheduler S]
 // Prints "ready <port>" once every worker listens (the driver, bench/http_bench.sh, waits for it).
 // Runs until killed. The Node.js twin is bench/node/http_server.js.
 #include <cluster/cluster.hpp>
@@ -39,11 +41,13 @@ int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   bool single = false;
   int workers = 2, port = 0;
+  std::string scheduler = "fair";
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--single")) single = true;
     else if (!std::strcmp(argv[i], "--raw")) raw = true;
     else if (!std::strcmp(argv[i], "--workers") && i + 1 < argc) workers = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--port") && i + 1 < argc) port = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--scheduler") && i + 1 < argc) scheduler = argv[++i];
   }
   if (single) {
     auto server = hello();
@@ -51,6 +55,14 @@ int main(int argc, char** argv) {
     return cluster::run();
   }
   if (cluster::is_primary()) {
+    if (scheduler == "least_connections") {
+      cluster::setup_primary({.scheduler = cluster::Scheduler::least_connections()});
+    } else if (scheduler == "sticky") {
+      cluster::setup_primary({.scheduler = cluster::Scheduler::sticky()});
+    } else if (scheduler != "fair") {
+      std::fprintf(stderr, "http_server: unknown scheduler %s (fair, least_connections, sticky)\n", scheduler.c_str());
+      return 2;
+    }
     for (int i = 0; i < workers; ++i) cluster::fork();
     static int listening = 0;
     static int want = workers;

@@ -7,9 +7,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 runs=${RUNS:-5}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-# FIGURES (default all): a comma-separated subset of ipc, fork, http, fair, storm, hostile.
+# FIGURES (default all): a comma-separated subset of ipc, fork, http, sched, fair, storm, hostile.
 # OUT (default bench/RESULTS.md): where the report goes.
-figures=${FIGURES:-ipc,fork,http,fair,storm,hostile}
+figures=${FIGURES:-ipc,fork,http,sched,fair,storm,hostile}
 want() { [[ ",$figures," == *",$1,"* ]]; }
 runs_of() { if want "$1"; then echo "$2"; else echo 0; fi; }  # runs_of <figure> <n>: n, or 0 if not wanted
 
@@ -63,6 +63,14 @@ elif [[ -x $build/bench/http_server ]]; then
 else
   echo "run.sh: $build/bench/http_server not built (http_parser missing?): HTTP figures skipped" >&2
 fi
+
+# Scheduler hand-off rate (sched_rr, cppcluster only): the raw hand-off figure under each built-in
+# scheduler, the clients spread over 64 source addresses (sticky hashes them over the workers).
+for ((i = 1; i <= $(runs_of sched "$heavy_runs"); i++)); do
+  for scheduler in fair least_connections sticky; do
+    run "handoff-sched-$scheduler" env SCHEDULER=$scheduler SOURCES=64 "$here/http_bench.sh" "$build" cppcluster rr raw
+  done
+done
 
 # Fairness: connections per worker (max/min) for 2, 4 and 8 workers under each policy.
 for ((i = 1; i <= $(runs_of fair "$heavy_runs"); i++)); do
