@@ -15,8 +15,32 @@
 namespace cluster {
 namespace {
 
+// A server of this worker failed to listen or bind: it will never serve. Node's worker dies of
+// the unhandled 'error' event (exit code 1, the error on stderr); so does this one, rather than
+// stay alive and idle.
+[[noreturn]] void exit_on_server_error(const SystemError& e) {
+  const std::string code = err_name(e.code());
+  const std::string host = e.address().value_or("null");
+  const std::string address = e.address() ? "'" + host + "'" : "null";
+  const std::string port = e.port() ? std::to_string(*e.port()) : "undefined";
+  std::fprintf(stderr,
+               "cppcluster: worker %d (pid %d): unhandled 'error' event on a server: %s %s %s:%s\n"
+               "  code: '%s', syscall: '%s', address: %s, port: %s\n"
+               "  The server is not listening: the worker exits with code 1, as a Node.js worker does "
+               "(an error listener on the server would handle it instead).\n",
+               worker().id(), static_cast<int>(uv_os_getpid()), e.syscall().c_str(), code.c_str(), host.c_str(),
+               port.c_str(), code.c_str(), e.syscall().c_str(), address.c_str(), port.c_str());
+  std::fflush(stdout);
+  std::exit(1);
+}
+
 ErrorHook& error_hook() {
   static ErrorHook hook = [](const std::system_error& e, Worker* w) {
+    const SystemError* se = system_error_of(e);
+    if (!w && se && (se->syscall() == "listen" || se->syscall() == "bind") &&
+        detail::role() == detail::Role::worker) {
+      exit_on_server_error(*se);
+    }
     if (w) {
       std::fprintf(stderr, "cppcluster: unhandled error on worker %d: %s (%s)\n", w->id(), e.what(),
                    err_name(e.code()).c_str());

@@ -46,11 +46,20 @@ PrimaryState& st() {
   return *s;
 }
 
+// The policy NODE_CLUSTER_SCHED_POLICY names; unset or empty is sched_rr. Node 20 takes any other
+// value for rr without a word; the primary throws std::invalid_argument naming the valid ones
+// instead (a typo would otherwise silently change how connections are spread). A worker, which
+// inherits the variable and schedules nothing, reads an unknown value as rr.
 int initial_policy() {
   const char* p = std::getenv(wire::env_sched_policy);
-  if (p && std::string(p) == "none") return sched_none;
-  if (p && std::string(p) == "reuseport") return sched_reuseport;
-  return sched_rr;
+  const std::string v = p ? p : "";
+  if (v.empty() || v == "rr") return sched_rr;
+  if (v == "none") return sched_none;
+  if (v == "reuseport") return sched_reuseport;
+  if (detail::role() == detail::Role::worker) return sched_rr;
+  throw std::invalid_argument(std::string(wire::env_sched_policy) + "=" + v +
+                              " is not a scheduling policy: use rr, none or reuseport "
+                              "(or call cluster::set_scheduling_policy() before the first fork)");
 }
 
 // This program and its arguments, read once (Node: process.argv[1] and process.argv.slice(2)).
@@ -303,6 +312,7 @@ void setup_primary(const Settings& options) {
     logfile = logfile || starts_with(a, "--logfile=");
   }
   if (prof && !logfile) xa.push_back("--logfile=v8-%p.log");
+  if (!s.initialized && !s.policy) s.policy = initial_policy();  // may throw: nothing changed yet
   if (next.ipc_busy_poll_us.value_or(0) > 1000000) {
     throw std::invalid_argument("ipc_busy_poll_us must be at most 1000000 (one second), got " +
                                 std::to_string(*next.ipc_busy_poll_us));

@@ -44,11 +44,13 @@ bool is_worker();
 // Primary only: throws std::logic_error in a worker. A worker that cannot be started still returns
 // a Worker, which reports the failure through its error event (Node's spawn ENOENT behaviour).
 // Throws std::invalid_argument for settings fork cannot use (a bad inspect port, a stdio array
-// without exactly one ipc entry).
+// without exactly one ipc entry) and, like setup_primary(), for an unknown
+// NODE_CLUSTER_SCHED_POLICY.
 std::shared_ptr<Worker> fork(const Env& env = {});
 // Merges the set fields of s into settings(); the first call fills Node's defaults. Emits setup on
 // a later tick. Primary only (std::logic_error in a worker); std::invalid_argument for an
-// ipc_busy_poll_us above one second.
+// ipc_busy_poll_us above one second, or (first call, no set_scheduling_policy()) for a
+// NODE_CLUSTER_SCHED_POLICY other than rr, none, reuseport or empty: nothing is changed then.
 void setup_primary(const Settings& s = {});
 // Deprecated alias of setup_primary().
 [[deprecated("use setup_primary()")]] void setup_master(const Settings& s = {});
@@ -56,7 +58,9 @@ void setup_primary(const Settings& s = {});
 const Settings& settings();
 
 // The scheduling policy: sched_rr unless NODE_CLUSTER_SCHED_POLICY is "none" (sched_none) or
-// "reuseport" (sched_reuseport).
+// "reuseport" (sched_reuseport). In the primary, throws std::invalid_argument naming the valid
+// values when the variable holds another (non-empty) value and set_scheduling_policy() was not
+// called (Node 20 takes it for rr in silence); a worker reads it as rr.
 int scheduling_policy();
 // Sets the policy; throws std::logic_error once frozen by the first fork() or setup_primary(), or
 // std::invalid_argument for a value other than sched_rr, sched_none and sched_reuseport.
@@ -90,7 +94,10 @@ uv_loop_s* loop();
 unsigned available_parallelism();
 
 // Receives 'error' events that have no listener (instead of Node's crash). The default hook
-// prints the error to stderr; the primary never dies of it.
+// prints the error to stderr; the primary never dies of it. In a worker, the default hook ends
+// the process (exit code 1, the error's code, syscall, address and port on stderr) when a
+// server's listen or bind failed, as a Node worker dies of that unhandled 'error': such a worker
+// would otherwise live on serving nothing. A hook you set decides for itself.
 using ErrorHook = std::function<void(const std::system_error&, Worker*)>;
 void set_error_hook(ErrorHook hook);
 
