@@ -7,9 +7,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 runs=${RUNS:-5}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-# FIGURES (default all): a comma-separated subset of ipc, fork, http, sched, fair, storm, hostile.
+# FIGURES (default all): a comma-separated subset of ipc, fork, http, sched, fair, udpfair, storm,
+# hostile.
 # OUT (default bench/RESULTS.md): where the report goes.
-figures=${FIGURES:-ipc,fork,http,sched,fair,storm,hostile}
+figures=${FIGURES:-ipc,fork,http,sched,fair,udpfair,storm,hostile}
 want() { [[ ",$figures," == *",$1,"* ]]; }
 runs_of() { if want "$1"; then echo "$2"; else echo 0; fi; }  # runs_of <figure> <n>: n, or 0 if not wanted
 
@@ -80,6 +81,16 @@ for ((i = 1; i <= $(runs_of fair "$heavy_runs"); i++)); do
       [[ $policy == reuseport ]] && continue  # cppcluster only
       run "fair-$policy-${n}w" env NODE_CLUSTER_SCHED_POLICY=$policy node "$here/node/fair_bench.js" "$n" 2000 10
     done
+  done
+done
+
+# UDP fairness: flows per worker (max/min) for 3 workers; rr and none are Node's one shared
+# socket, reuseport one SO_REUSEPORT socket per worker (cppcluster only).
+for ((i = 1; i <= $(runs_of udpfair "$heavy_runs"); i++)); do
+  for policy in rr none reuseport; do
+    run "udpfair-$policy-3w" env NODE_CLUSTER_SCHED_POLICY=$policy "$build/bench/udp_fair_bench" 3 3000 10
+    [[ $policy == reuseport ]] && continue  # cppcluster only
+    run "udpfair-$policy-3w" env NODE_CLUSTER_SCHED_POLICY=$policy node "$here/node/udp_fair_bench.js" 3 3000 10
   done
 done
 
