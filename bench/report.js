@@ -38,7 +38,7 @@ for (const { figure, cmd, result } of rows) {
 // (req_per_s, conns_per_s, msgs_per_s).
 // The kill storm counts failed requests by outcome (lower is better) beside the ok ones.
 const lowerIsBetter = (metric) =>
-  /_us$|_ms$|rss|cpu|fds|max_min/.test(metric) || /^(refused|reset|closed|timeout|other|failed|unexplained|hung)$/.test(metric);
+  /_us$|_ms$|rss|cpu|fds|max_min/.test(metric) || /^(refused|reset|closed|timeout|other|failed\w*|unexplained|hung)$/.test(metric);
 const neutral = (metric) => /^(min|max)_(conns|flows)$|^kills$|^stopped$/.test(metric);
 let md = `# Benchmark results\n\n`;
 md += `Written by \`make bench\` (bench/run.sh, then bench/report.js) on ${new Date().toISOString().slice(0, 10)}.\n`;

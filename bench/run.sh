@@ -8,9 +8,9 @@ runs=${RUNS:-5}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 # FIGURES (default all): a comma-separated subset of ipc, fork, http, sched, fair, udpfair, storm,
-# hostile.
+# hostile, reload.
 # OUT (default bench/RESULTS.md): where the report goes.
-figures=${FIGURES:-ipc,fork,http,sched,fair,udpfair,storm,hostile}
+figures=${FIGURES:-ipc,fork,http,sched,fair,udpfair,storm,hostile,reload}
 want() { [[ ",$figures," == *",$1,"* ]]; }
 runs_of() { if want "$1"; then echo "$2"; else echo 0; fi; }  # runs_of <figure> <n>: n, or 0 if not wanted
 
@@ -113,6 +113,17 @@ for ((i = 1; i <= $(runs_of hostile "$heavy_runs"); i++)); do
     run "hostile-reuseport-$kind" env STORM_SECONDS=5 "$here/hostile_bench.sh" "$build" reuseport "$kind"
   done
 done
+
+# Rolling reload of 4 HTTP workers under keep-alive and connection-per-request load: its
+# duration, failed requests and throughput; the pool's (examples/hello_server, SIGHUP) beside
+# Node's usual hand-written rolling restart and a PM2-style all-at-once restart.
+if want reload && [[ -x $build/examples/hello_server ]]; then
+  for ((i = 1; i <= heavy_runs; i++)); do
+    run "reload-rolling-4w" "$build/bench/reload_bench" cppcluster "$build/examples/hello_server"
+    run "reload-rolling-4w" env MODE=rolling "$build/bench/reload_bench" node node "$here/node/reload_server.js"
+    run "reload-all-at-once-4w" env MODE=all "$build/bench/reload_bench" node node "$here/node/reload_server.js"
+  done
+fi
 
 report=${OUT:-$here/RESULTS.md}
 node "$here/report.js" "$out" "$report" "$runs"
