@@ -1,0 +1,71 @@
+#include "exec_shim.hpp"
+
+#include "cluster/cluster.hpp"
+
+#include <csignal>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace cppcluster {
+namespace {
+
+// Replaces this process with the program (same pid); returns only if the exec failed.
+[[noreturn]] void exec_program(char** command, int worker_id, const std::string& notify) {
+  // The library set the channel close-on-exec: it closes with the exec, which the supervisor
+  // reads as "the program runs".
+  ::setenv(shim_wire::env_worker_id, std::to_string(worker_id).c_str(), 1);
+  for (const char* v : {"NODE_UNIQUE_ID", "NODE_CHANNEL_FD", "NODE_CHANNEL_SERIALIZATION_MODE", "LISTEN_FDS",
+                        "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"}) {
+    ::unsetenv(v);
+  }
+  const char* fds = std::getenv(shim_wire::env_fds);
+  if (fds && std::atoi(fds) > 0) {
+    ::setenv("LISTEN_FDS", fds, 1);
+    ::setenv("LISTEN_PID", std::to_string(::getpid()).c_str(), 1);
+    if (const char* names = std::getenv(shim_wire::env_fdnames)) ::setenv("LISTEN_FDNAMES", names, 1);
+  }
+  ::unsetenv(shim_wire::env_fds);
+  ::unsetenv(shim_wire::env_fdnames);
+  if (!notify.empty()) ::setenv("NOTIFY_SOCKET", notify.c_str(), 1);
+  // The program starts as if forked by a plain shell: default SIGPIPE (the library ignores it,
+  // and an ignored signal stays ignored across exec), nothing blocked.
+  std::signal(SIGPIPE, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  ::execvp(command[0], command);
+  const int err = errno;
+  std::fprintf(stderr, "cppcluster: cannot run %s: %s\n", command[0], std::strerror(err));
+  std::_Exit(127);
+}
+
+}  // namespace
+
+int exec_shim_main(int argc, char** argv) {
+  int first = 0;
+  if (first < argc && std::strcmp(argv[first], "--") == 0) ++first;
+  // The library made this process a cluster worker before main() (its channel is open, the
+  // NODE_* variables are gone): the go-ahead arrives as a message on that channel.
+  if (first >= argc || !cluster::is_worker()) {
+    std::fprintf(stderr, "cppcluster: %s is internal to cppcluster run\n", exec_shim_command.data());
+    return 2;
+  }
+  char** command = argv + first;
+  cluster::Worker& self = cluster::worker();
+  const int id = self.id();
+  self.on(cluster::ev::message, [command, id](const cluster::Message& m) {
+    if (!m.is_object() || m.value("cmd", "") != shim_wire::go_cmd) return;
+    exec_program(command, id, m.value("notify", ""));
+  });
+  // Retired before it started: the library ends the worker on its disconnect.
+  cluster::run();
+  return 1;
+}
+
+}  // namespace cppcluster

@@ -1,0 +1,239 @@
+#include "options.hpp"
+
+#include "cluster/child_process.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <unistd.h>
+
+#include <charconv>
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <stdexcept>
+
+namespace cppcluster {
+namespace {
+
+const char* const run_description =
+    "cppcluster run [OPTIONS] -- PROGRAM [ARGS...]\n\n"
+    "Runs PROGRAM as a pool of N worker processes. The supervisor binds every --listen address\n"
+    "once and passes the sockets to each worker with systemd's socket-activation protocol:\n"
+    "the sockets are descriptors 3, 4, ... in --listen order, LISTEN_FDS says how many,\n"
+    "LISTEN_PID is the worker's own pid and LISTEN_FDNAMES their names (NAME=, else \"listen\").\n"
+    "Any program that accepts systemd sockets works unchanged (Python socket.socket(fileno=3),\n"
+    "Go coreos/go-systemd/activation, gunicorn, uvicorn --fd 3, Node's listen({fd: 3})).\n"
+    "A worker that exits is replaced after a growing backoff; 5 unexpected exits within 30 s\n"
+    "stop the respawning (crash loop) and the supervisor exits 1. Each worker's stdout and\n"
+    "stderr go to the supervisor's, every line prefixed with \"[wID PID] \".\n"
+    "The program sees CPPCLUSTER_WORKER_ID (1, 2, ...; a replacement gets a new id).";
+
+const char* const run_footer = R"(
+READINESS (--ready)
+  port      the worker counts as ready once PROGRAM runs (its exec succeeded). With shared
+            sockets the kernel queues connections on the supervisor's socket whatever the
+            workers do, so a connection probe would say nothing about one worker: this is as
+            much as "the port answers" can honestly mean. The default.
+  notify    the worker gets its own NOTIFY_SOCKET and is ready when it sends READY=1 (sd_notify);
+            STATUS=, WATCHDOG=1 and STOPPING=1 are understood.
+  delay:MS  ready MS milliseconds after PROGRAM started.
+  A worker not ready within --ready-timeout is killed and counted as a failed start. A reload
+  retires an old worker only once its replacement is ready, so a replacement that never gets
+  ready stops the reload and the old workers keep serving.
+
+SIGNALS
+  HUP       rolling reload: new workers one --reload-batch at a time, old ones retired once
+            the new ones are ready
+  TERM, INT graceful stop: every worker gets --stop-signal, those alive after
+            --graceful-timeout are killed; exit 0
+  QUIT      immediate stop (SIGKILL to every worker); exit 0
+  TTIN      one worker more
+  TTOU      one worker less (never under 1)
+
+EXIT STATUS
+  0  stopped by a signal
+  1  a runtime failure: an address could not be bound, or the workers crash-looped
+  2  a usage error: a bad option, address or value, or PROGRAM not found
+
+EXAMPLES
+  Four Python workers sharing port 8000:
+    cppcluster run --listen tcp://127.0.0.1:8000 --workers 4 -- python3 app.py
+  Two named sockets, readiness by sd_notify, 10 s to finish requests on stop:
+    cppcluster run --listen web=tcp://[::1]:8080 --listen admin=unix:/run/app/admin.sock \
+      --ready notify --graceful-timeout 10s -- ./server --config prod.toml
+  Reload after a deploy, and add a worker:
+    kill -HUP $(pidof cppcluster); kill -TTIN $(pidof cppcluster)
+)";
+
+std::string trim_sig(std::string_view s) {
+  std::string u;
+  for (char c : s) u += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (u.rfind("SIG", 0) == 0) u.erase(0, 3);
+  return u;
+}
+
+bool executable_found(const std::string& program) {
+  if (program.find('/') != std::string::npos) return ::access(program.c_str(), X_OK) == 0;
+  const char* path = std::getenv("PATH");
+  std::string_view dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  while (true) {
+    const auto colon = dirs.find(':');
+    std::string dir(dirs.substr(0, colon));
+    if (dir.empty()) dir = ".";
+    if (::access((dir + "/" + program).c_str(), X_OK) == 0) return true;
+    if (colon == std::string_view::npos) return false;
+    dirs.remove_prefix(colon + 1);
+  }
+}
+
+}  // namespace
+
+std::chrono::milliseconds parse_duration(std::string_view option, std::string_view text) {
+  std::string_view num = text, unit;
+  const auto at = text.find_first_not_of("0123456789");
+  if (at != std::string_view::npos) {
+    num = text.substr(0, at);
+    unit = text.substr(at);
+  }
+  long long n = -1;
+  auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), n);
+  long long scale = 0;
+  if (unit.empty() || unit == "s") scale = 1000;
+  else if (unit == "ms") scale = 1;
+  else if (unit == "m" || unit == "min") scale = 60000;
+  if (num.empty() || ec != std::errc{} || p != num.data() + num.size() || scale == 0 || n > 86400000LL) {
+    throw std::invalid_argument(std::string(option) + ": bad duration '" + std::string(text) +
+                                "' (seconds, or with a unit: 500ms, 30s, 2m)");
+  }
+  return std::chrono::milliseconds(n * scale);
+}
+
+ReadyMode parse_ready(std::string_view text) {
+  ReadyMode m;
+  if (text == "port") return m;
+  if (text == "notify") {
+    m.kind = ReadyMode::Kind::notify;
+    return m;
+  }
+  if (text.rfind("delay:", 0) == 0) {
+    m.kind = ReadyMode::Kind::delay;
+    std::string_view v = text.substr(6);
+    // A bare number here is milliseconds (delay:MS).
+    const bool bare = !v.empty() && v.find_first_not_of("0123456789") == std::string_view::npos;
+    m.delay = bare ? parse_duration("--ready", std::string(v) + "ms") : parse_duration("--ready", v);
+    return m;
+  }
+  throw std::invalid_argument("--ready: '" + std::string(text) + "' is not port, notify or delay:MS");
+}
+
+int parse_signal(std::string_view option, std::string_view text) {
+  int sig = 0;
+  if (!text.empty() && std::isdigit(static_cast<unsigned char>(text[0]))) {
+    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), sig);
+    if (ec != std::errc{} || p != text.data() + text.size()) sig = 0;
+  } else {
+    sig = cluster::signal_number("SIG" + trim_sig(text));
+  }
+  if (sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP) {
+    if (sig == SIGKILL) return sig;  // a stop signal may be KILL: no grace at all
+    throw std::invalid_argument(std::string(option) + ": '" + std::string(text) + "' is not a signal");
+  }
+  return sig;
+}
+
+Parsed parse_command_line(int argc, char** argv) {
+  CLI::App app{"cppcluster: run any program as a pool of worker processes", "cppcluster"};
+  app.require_subcommand(1);
+  app.footer("Run 'cppcluster run --help' for the options of run.");
+  app.get_formatter()->column_width(34);
+
+  Parsed out;
+  RunOptions& o = out.run;
+  std::vector<std::string> listen;
+  std::string ready = "port", ready_timeout = "30s", graceful = "30s", stop_signal = "TERM";
+  CLI::App* run = app.add_subcommand("run", "run PROGRAM as a pool of workers");
+  run->description(run_description);
+  run->footer(run_footer);
+  run->add_option("-l,--listen", listen,
+                  "[NAME=]tcp://HOST:PORT, tcp://[IPV6]:PORT, udp://HOST:PORT or unix:/PATH to bind "
+                  "and pass to every worker (repeatable; port 0 picks a free one, the log says which)")
+      ->type_name("ADDR");
+  run->add_option("-w,--workers", o.workers, "worker processes (default: one per CPU)")
+      ->type_name("N")
+      ->check(CLI::Range(1u, 4096u));
+  run->add_option("--ready", ready, "when a worker is ready: port (default), notify, delay:MS")
+      ->type_name("MODE");
+  run->add_option("--ready-timeout", ready_timeout, "a worker not ready this long is killed (default 30s)")
+      ->type_name("DURATION");
+  run->add_option("--graceful-timeout", graceful,
+                  "time a stopping or retired worker has before SIGKILL (default 30s)")
+      ->type_name("DURATION");
+  run->add_option("--stop-signal", stop_signal, "signal that retires a worker (default TERM)")
+      ->type_name("SIGNAL");
+  run->add_option("--reload-batch", o.reload_batch, "workers a reload replaces at a time (default 1)")
+      ->type_name("N")
+      ->check(CLI::Range(1u, 4096u));
+  run->add_option("--backlog", o.backlog, "listen backlog of stream sockets (default 2048)")
+      ->type_name("N")
+      ->check(CLI::Range(1, 65535));
+  run->allow_extras();
+
+  if (argc < 2) throw UsageError{"no command: cppcluster run [OPTIONS] -- PROGRAM [ARGS...]"};
+  if (argv[1][0] != '-' && std::string_view(argv[1]) != "run") {
+    throw UsageError{"unknown command '" + std::string(argv[1]) + "' (the commands: run)"};
+  }
+  // Everything after the first "--" is PROGRAM and its arguments, untouched by the parser.
+  std::vector<std::string> args;
+  bool marked = false;
+  for (int i = argc - 1; i >= 1; --i) args.emplace_back(argv[i]);  // CLI11 wants them reversed
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--") {
+      marked = true;
+      o.command.assign(argv + i + 1, argv + argc);
+      args.assign(args.begin() + (argc - i), args.end());
+      break;
+    }
+  }
+  try {
+    app.parse(args);
+  } catch (const CLI::CallForHelp&) {
+    // The help of the subcommand that was named, else the top level's.
+    std::cout << (run->parsed() ? run->help() : app.help());
+    out.command = Parsed::Command::help_shown;
+    return out;
+  } catch (const CLI::ParseError& e) {
+    throw UsageError{e.what()};
+  }
+  if (run->parsed()) {
+    out.command = Parsed::Command::run;
+    const auto extras = run->remaining();
+    if (!extras.empty()) {
+      if (extras.front().size() > 1 && extras.front()[0] == '-') {
+        throw UsageError{"run: unknown option " + extras.front()};
+      }
+      throw UsageError{"run: unexpected '" + extras.front() +
+                       "': write the program after --, as in cppcluster run [OPTIONS] -- PROGRAM [ARGS...]"};
+    }
+    if (o.command.empty()) {
+      throw UsageError{std::string("run: no PROGRAM") + (marked ? " after --" : "") +
+                       " (cppcluster run [OPTIONS] -- PROGRAM [ARGS...])"};
+    }
+    try {
+      for (const auto& l : listen) o.listen.push_back(parse_listen(l));
+      o.ready = parse_ready(ready);
+      o.ready_timeout = parse_duration("--ready-timeout", ready_timeout);
+      o.graceful_timeout = parse_duration("--graceful-timeout", graceful);
+      o.stop_signal = parse_signal("--stop-signal", stop_signal);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError{e.what()};
+    }
+    if (o.ready_timeout.count() == 0) throw UsageError{"--ready-timeout: must be more than 0"};
+    if (!executable_found(o.command.front())) {
+      throw UsageError{"run: " + o.command.front() + ": no such executable" +
+                       (o.command.front().find('/') == std::string::npos ? " in PATH" : "")};
+    }
+  }
+  return out;
+}
+
+}  // namespace cppcluster

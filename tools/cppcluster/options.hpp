@@ -1,0 +1,57 @@
+// `cppcluster run`'s options: what the command line says, checked before anything starts.
+#pragma once
+
+#include "listen.hpp"
+
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cppcluster {
+
+// When a plain program's worker counts as ready.
+struct ReadyMode {
+  enum class Kind { port, notify, delay };
+  Kind kind = Kind::port;
+  std::chrono::milliseconds delay{0};  // Kind::delay
+};
+
+// Everything `cppcluster run` was asked for.
+struct RunOptions {
+  std::vector<ListenSpec> listen;
+  unsigned workers = 0;  // 0: the CPUs this process may use
+  ReadyMode ready;
+  std::chrono::milliseconds ready_timeout{30000};
+  std::chrono::milliseconds graceful_timeout{30000};
+  int stop_signal = 15;  // SIGTERM
+  unsigned reload_batch = 1;
+  int backlog = 2048;
+  std::vector<std::string> command;  // PROGRAM ARGS...
+};
+
+// A usage error: the message to print, exit code 2.
+struct UsageError {
+  std::string message;
+};
+
+// "30" (seconds), "30s", "500ms", "2m"; throws std::invalid_argument naming option and text.
+std::chrono::milliseconds parse_duration(std::string_view option, std::string_view text);
+// "port", "notify", "delay:MS" (MS as parse_duration, bare numbers meaning milliseconds);
+// throws std::invalid_argument.
+ReadyMode parse_ready(std::string_view text);
+// "TERM", "SIGTERM" or "15"; throws std::invalid_argument for an unknown or uncatchable signal.
+int parse_signal(std::string_view option, std::string_view text);
+
+// The outcome of parsing the whole command line.
+struct Parsed {
+  enum class Command { run, help_shown };
+  Command command = Command::help_shown;
+  RunOptions run;
+};
+
+// Parses argv (CLI11). Prints --help itself (Command::help_shown); throws UsageError for every
+// bad option, address or value, and for a PROGRAM that cannot be found or executed.
+Parsed parse_command_line(int argc, char** argv);
+
+}  // namespace cppcluster

@@ -1,0 +1,286 @@
+#include "supervisor.hpp"
+
+#include "exec_shim.hpp"
+#include "listen.hpp"
+#include "logs.hpp"
+#include "notify.hpp"
+#include "pool_hooks.hpp"
+
+#include "cluster/cluster.hpp"
+#include "cluster/pool.hpp"
+
+#include <unistd.h>
+#include <uv.h>
+
+#include <climits>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cppcluster {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string self_exe() {
+  char buf[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string("cppcluster");
+}
+
+std::string worker_name(cluster::Worker& w) {
+  return "worker " + std::to_string(w.id()) + " (pid " + std::to_string(w.process().pid()) + ")";
+}
+
+// What the supervisor keeps about one worker, from its fork to its exit.
+struct WorkerState {
+  std::unique_ptr<LinePrefixer> out, err;
+  std::unique_ptr<NotifySocket> notify;
+  cluster::Timer ready_delay;
+  bool running = false;  // PROGRAM was exec'd
+  std::string status;    // the last STATUS= it sent
+};
+
+class Supervisor {
+ public:
+  explicit Supervisor(const RunOptions& o) : opt_(o) {}
+
+  int run() {
+    try {
+      sockets_ = bind_all(opt_.listen, opt_.backlog);
+    } catch (const std::system_error& e) {
+      log_line(e.what());
+      return 1;
+    }
+    for (const auto& s : sockets_) log_line("listening on " + s.address + " (" + s.spec.name + ")");
+    if (opt_.ready.kind == ReadyMode::Kind::notify && !make_notify_dir()) {
+      close_all(sockets_);
+      return 1;
+    }
+    setup();
+    pool_->start();
+    log_line("started " + std::to_string(pool_->size()) + " workers of " + opt_.command.front() +
+             " (supervisor pid " + std::to_string(::getpid()) + ")");
+    cluster::run();
+    return exit_code_;
+  }
+
+ private:
+  bool make_notify_dir() {
+    std::string base = "/tmp";
+    if (const char* t = std::getenv("TMPDIR"); t && *t && std::string(t).size() < 60) base = t;
+    std::string templ = base + "/cppcluster-XXXXXX";
+    if (!::mkdtemp(templ.data())) {
+      log_line("cannot create a directory for the notify sockets in " + base + ": " + std::strerror(errno));
+      return false;
+    }
+    notify_dir_ = templ;  // mkdtemp makes it 0700: only this user can send to the workers' sockets
+    return true;
+  }
+
+  void setup() {
+    std::vector<cluster::Stdio> stdio{cluster::Stdio::ignore(), cluster::Stdio::pipe(), cluster::Stdio::pipe()};
+    std::string names;
+    for (const auto& s : sockets_) {
+      stdio.push_back(cluster::Stdio::from_fd(s.fd));
+      names += (names.empty() ? "" : ":") + s.spec.name;
+    }
+    stdio.push_back(cluster::Stdio::ipc());
+    std::vector<std::string> args{std::string(exec_shim_command), "--"};
+    args.insert(args.end(), opt_.command.begin(), opt_.command.end());
+    cluster::setup_primary({.exec = self_exe(), .args = args, .stdio = stdio});
+
+    cluster::PoolOptions po;
+    po.workers = opt_.workers;
+    po.env[shim_wire::env_fds] = std::to_string(sockets_.size());
+    po.env[shim_wire::env_fdnames] = names;
+    po.ready_servers = 0;  // only an explicit ready counts (exec, notify, delay)
+    po.ready_timeout = opt_.ready_timeout;
+    po.retire_deadline = opt_.graceful_timeout;
+    po.reload_batch = opt_.reload_batch;
+    signal_from_listener_ = hooks::set_retire_signal(po, opt_.stop_signal);
+    pool_ = std::make_unique<cluster::Pool>(po);
+
+    cluster::on(cluster::ev::fork, [this](cluster::Worker& w) { on_fork(w); });
+    cluster::on(cluster::ev::exit, [this](cluster::Worker& w, int code, std::string_view sig) {
+      on_exit(w, code, sig);
+    });
+    pool_->on(cluster::ev::ready, [](cluster::Worker& w) { log_line(worker_name(w) + " ready"); });
+    pool_->on(cluster::ev::retiring, [this](cluster::Worker& w) {
+      log_line(worker_name(w) + " retiring");
+      if (signal_from_listener_ && !w.is_dead() && w.process().pid() > 0) w.process().kill(opt_.stop_signal);
+    });
+    pool_->on(cluster::ev::respawn_scheduled, [](int slot, std::chrono::milliseconds delay) {
+      log_line("respawning slot " + std::to_string(slot) + " in " + std::to_string(delay.count()) + " ms");
+    });
+    pool_->on(cluster::ev::reload, [](std::error_code ec) {
+      log_line(ec ? "reload failed: a new worker did not get ready; the old workers keep serving"
+                  : "reload done");
+    });
+    pool_->on(cluster::ev::crash_loop, [this](const std::system_error& e) {
+      log_line(std::string("crash loop: ") + e.what() + "; stopping");
+      stop(opt_.graceful_timeout, 1);
+    });
+
+    signals_.push_back(cluster::on_signal(SIGHUP, [this](int) {
+      if (stopping_) return;
+      log_line("SIGHUP: reloading");
+      pool_->reload();
+    }));
+    for (int sig : {SIGTERM, SIGINT}) {
+      signals_.push_back(cluster::on_signal(sig, [this](int s) {
+        if (stopping_) {
+          log_line(std::string(cluster::signal_name(s)) + " again: stopping now");
+          stop(0ms, exit_code_);
+          return;
+        }
+        log_line(std::string(cluster::signal_name(s)) + ": stopping gracefully (at most " +
+                 std::to_string(opt_.graceful_timeout.count()) + " ms)");
+        stop(opt_.graceful_timeout, 0);
+      }));
+    }
+    signals_.push_back(cluster::on_signal(SIGQUIT, [this](int) {
+      log_line("SIGQUIT: stopping now");
+      stop(0ms, stopping_ ? exit_code_ : 0);
+    }));
+    signals_.push_back(cluster::on_signal(SIGTTIN, [this](int) {
+      if (stopping_) return;
+      pool_->scale(pool_->size() + 1);
+      log_line("SIGTTIN: " + std::to_string(pool_->size()) + " workers");
+    }));
+    signals_.push_back(cluster::on_signal(SIGTTOU, [this](int) {
+      if (stopping_ || pool_->size() <= 1) return;
+      pool_->scale(pool_->size() - 1);
+      log_line("SIGTTOU: " + std::to_string(pool_->size()) + " workers");
+    }));
+  }
+
+  void on_fork(cluster::Worker& w) {
+    auto& st = workers_[w.id()];
+    const std::string prefix = "[w" + std::to_string(w.id()) + " " + std::to_string(w.process().pid()) + "] ";
+    st.out = std::make_unique<LinePrefixer>(1, prefix);
+    st.err = std::make_unique<LinePrefixer>(2, prefix);
+    const int id = w.id();
+    if (auto* s = w.process().stdout_stream()) {
+      s->on(cluster::ev::data, [this, id](std::string_view d) { with(id, [&](WorkerState& ws) { ws.out->feed(d); }); });
+    }
+    if (auto* s = w.process().stderr_stream()) {
+      s->on(cluster::ev::data, [this, id](std::string_view d) { with(id, [&](WorkerState& ws) { ws.err->feed(d); }); });
+    }
+    std::string notify_path;
+    if (opt_.ready.kind == ReadyMode::Kind::notify) {
+      try {
+        st.notify = std::make_unique<NotifySocket>(
+            notify_dir_ + "/w" + std::to_string(id),
+            [this, id](const std::map<std::string, std::string>& kv) { on_notify(id, kv); });
+        notify_path = st.notify->path();
+      } catch (const std::system_error& e) {
+        log_line(worker_name(w) + ": " + e.what() + "; it will never be ready");
+      }
+    }
+    // The channel closes when the shim execs PROGRAM (close-on-exec): the program runs.
+    w.on(cluster::ev::disconnect, [this, id] { on_running(id); });
+    w.send({{"cmd", shim_wire::go_cmd}, {"notify", notify_path}});
+  }
+
+  template <class F>
+  void with(int id, F&& f) {
+    auto it = workers_.find(id);
+    if (it != workers_.end()) f(it->second);
+  }
+
+  cluster::Worker* find_worker(int id) {
+    auto all = cluster::workers();
+    auto it = all.find(id);
+    return it == all.end() ? nullptr : it->second.get();
+  }
+
+  void on_running(int id) {
+    auto it = workers_.find(id);
+    cluster::Worker* w = find_worker(id);
+    if (it == workers_.end() || !w || w->is_dead()) return;
+    it->second.running = true;
+    if (opt_.ready.kind == ReadyMode::Kind::port) {
+      hooks::mark_ready(*pool_, *w);
+    } else if (opt_.ready.kind == ReadyMode::Kind::delay) {
+      it->second.ready_delay = cluster::set_timeout([this, id] {
+        if (cluster::Worker* w2 = find_worker(id); w2 && !w2->is_dead()) hooks::mark_ready(*pool_, *w2);
+      }, opt_.ready.delay);
+    }
+  }
+
+  void on_notify(int id, const std::map<std::string, std::string>& kv) {
+    cluster::Worker* w = find_worker(id);
+    if (!w || w->is_dead()) return;
+    if (auto s = kv.find("STATUS"); s != kv.end()) {
+      with(id, [&](WorkerState& ws) { ws.status = s->second; });
+      log_line(worker_name(*w) + " status: " + s->second);
+    }
+    if (auto r = kv.find("READY"); r != kv.end() && r->second == "1") hooks::mark_ready(*pool_, *w);
+    if (auto s = kv.find("STOPPING"); s != kv.end() && s->second == "1") log_line(worker_name(*w) + " stopping");
+  }
+
+  void on_exit(cluster::Worker& w, int code, std::string_view sig) {
+    auto it = workers_.find(w.id());
+    if (it != workers_.end()) {
+      // Its last output may still be on the way: the pipes' end flushes it. Flush what came.
+      if (it->second.out) it->second.out->flush();
+      if (it->second.err) it->second.err->flush();
+      it->second.ready_delay.cancel();
+    }
+    log_line(worker_name(w) + (sig.empty() ? " exited with code " + std::to_string(code)
+                                           : " killed by " + std::string(sig)));
+    workers_.erase(w.id());
+  }
+
+  void stop(std::chrono::milliseconds deadline, int code) {
+    const bool first = !stopping_;
+    stopping_ = true;
+    exit_code_ = code;
+    if (!first) {
+      pool_->stop(deadline);  // a shorter deadline replaces the running one
+      return;
+    }
+    pool_->stop(deadline, [this](const cluster::StopResult& r) {
+      if (!r.killed.empty()) log_line(std::to_string(r.killed.size()) + " workers killed at the deadline");
+      log_line("stopped");
+      finish();
+    });
+  }
+
+  void finish() {
+    for (auto id : signals_) cluster::off_signal(id);
+    signals_.clear();
+    workers_.clear();
+    close_all(sockets_);
+    if (!notify_dir_.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(notify_dir_, ec);
+    }
+    // The library may hold timers or handles of its own a while longer: end now.
+    uv_stop(cluster::loop());
+  }
+
+  RunOptions opt_;
+  std::vector<BoundSocket> sockets_;
+  std::unique_ptr<cluster::Pool> pool_;
+  std::map<int, WorkerState> workers_;
+  std::vector<cluster::listener_id> signals_;
+  std::string notify_dir_;
+  bool signal_from_listener_ = true;
+  bool stopping_ = false;
+  int exit_code_ = 0;
+};
+
+}  // namespace
+
+int run_supervisor(const RunOptions& options) {
+  Supervisor s(options);
+  return s.run();
+}
+
+}  // namespace cppcluster
