@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 namespace cluster {
 
@@ -78,7 +79,16 @@ void RoundRobinHandle::resume_accepting() {
   start_polling();
 }
 
+void RoundRobinHandle::remember_peer(int fd, const sockaddr_storage& peer, socklen_t len) {
+  if (static_cast<std::size_t>(fd) >= peers_.size()) peers_.resize(static_cast<std::size_t>(fd) + 64);
+  Peer& p = peers_[static_cast<std::size_t>(fd)];
+  p.len = std::min<socklen_t>(len, sizeof p.addr);
+  std::memcpy(&p.addr, &peer, p.len);
+}
+
 void RoundRobinHandle::close_fd(int fd) {
+  // The number may name another socket next: its remembered address no longer applies.
+  if (static_cast<std::size_t>(fd) < peers_.size()) peers_[static_cast<std::size_t>(fd)].len = 0;
   ::close(fd);
   if (accept_paused_) resume_accepting();
 }
@@ -102,8 +112,14 @@ void RoundRobinHandle::warn_out_of_descriptors() {
 void RoundRobinHandle::accept_all() {
   auto keep = shared_from_this();
   // Accept while the backlog has connections: one wake-up serves a burst.
+  // A scheduler that wants the client's address gets it from accept4, free, instead of a
+  // getpeername() a connection.
+  const bool want_peer = sched_ && sched_->needs() == Scheduler::Needs::peer_address;
   while (!closed_) {
-    int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    sockaddr_storage peer;
+    socklen_t len = sizeof peer;
+    int fd = ::accept4(listen_fd_, want_peer ? reinterpret_cast<sockaddr*>(&peer) : nullptr, want_peer ? &len : nullptr,
+                       SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) pause_accepting();
@@ -113,6 +129,7 @@ void RoundRobinHandle::accept_all() {
       ::close(fd);
       break;
     }
+    if (want_peer) remember_peer(fd, peer, len);
     queue_.push_back(fd);
   }
   hand_out();
@@ -312,13 +329,22 @@ RoundRobinHandle::MemberIt RoundRobinHandle::ask_scheduler(int fd, std::uint64_t
     candidates_.push_back(c);
   }
   if (candidates_.empty()) return members_.end();
-  sockaddr_storage peer;
-  socklen_t len = sizeof peer;
-  const bool want_peer = sched_->needs() == Scheduler::Needs::peer_address;
-  const bool have_peer = want_peer && ::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0;
+  const sockaddr* peer = nullptr;
+  socklen_t len = 0;
+  if (sched_->needs() == Scheduler::Needs::peer_address) {
+    if (static_cast<std::size_t>(fd) >= peers_.size() || !peers_[static_cast<std::size_t>(fd)].len) {
+      // Not from accept_all (distribute): ask the kernel.
+      sockaddr_storage addr;
+      socklen_t n = sizeof addr;
+      if (::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &n) == 0) remember_peer(fd, addr, n);
+    }
+    if (static_cast<std::size_t>(fd) < peers_.size() && peers_[static_cast<std::size_t>(fd)].len) {
+      peer = reinterpret_cast<const sockaddr*>(&peers_[static_cast<std::size_t>(fd)].addr);
+      len = peers_[static_cast<std::size_t>(fd)].len;
+    }
+  }
   const ServerInfo server{key_, sched_address_, sched_port_};
-  const int id = sched_->pick(Pick{server, have_peer ? reinterpret_cast<const sockaddr*>(&peer) : nullptr,
-                                   have_peer ? len : 0, candidates_});
+  const int id = sched_->pick(Pick{server, peer, len, candidates_});
   auto it = members_.find(id);
   if (it == members_.end() || !it->second.joined || it->second.paused) return members_.end();
   if (overdue(it->second, now)) {

@@ -152,6 +152,7 @@ class RoundRobinHandle : public std::enable_shared_from_this<RoundRobinHandle> {
   MemberIt ask_scheduler(int fd, std::uint64_t now);  // end(): the fair choice
   void stop_waiting(Member& m);  // its waiting connections go back to the scheduler's queue
   void arm_wait_timer();
+  void remember_peer(int fd, const sockaddr_storage& peer, socklen_t len);
   std::uint64_t wait_bound_ms() const { return timeout_ms_ ? timeout_ms_ : default_wait_ms; }
   static constexpr std::uint64_t default_wait_ms = 1000;
   void on_written(int worker, int fd, bool ok);
@@ -182,6 +183,11 @@ class RoundRobinHandle : public std::enable_shared_from_this<RoundRobinHandle> {
   std::string sched_address_;
   int sched_port_ = 0;
   std::vector<Candidate> candidates_;  // reused for each pick
+  struct Peer {
+    sockaddr_in6 addr;  // IPv4 and IPv6 clients fit (a Unix client's path is cut: it has none)
+    socklen_t len = 0;  // 0: not known
+  };
+  std::vector<Peer> peers_;  // the client address of each queued descriptor, by number
   std::size_t waiting_ = 0;            // connections in the members' waiting queues
   std::optional<uv::Handle<uv_timer_t>> wait_timer_;
   std::uint64_t fallbacks_ = 0;

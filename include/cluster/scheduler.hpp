@@ -2,9 +2,10 @@
 //
 // Under sched_rr the primary accepts every connection and hands it to a worker (newconn). A
 // Scheduler picks that worker from what the primary knows: the server, the client's address (only
-// when the scheduler asks for it: one getpeername() a connection), and for each candidate (a worker
-// sharing the server, joined and not paused) its offers, the connections it was sent and has not
-// answered yet, and the connections it holds open (reported by C++ workers; unknown for others).
+// when the scheduler asks for it: accept4 then returns it, no extra system call), and for each
+// candidate (a worker sharing the server, joined and not paused) its offers, the connections it was
+// sent and has not answered yet, and the connections it holds open (reported by C++ workers;
+// unknown for others).
 // Set one with Settings::scheduler; it applies to the servers created after.
 //
 // Built in:
@@ -20,9 +21,10 @@
 // (Settings::handoff_timeout_ms, default 1 s; 1 s when that is off), then it goes to the fair
 // choice. A worker past the deadline (stalled), paused, or gone is never waited for: its
 // connections go to the fair choice at once. For sticky sessions this means a busy worker keeps its
-// clients through a burst (measured: with 50 concurrent connections from 8 addresses on 2 workers,
-// 2-4% of picks found the chosen window full; falling back would have moved those clients), while
-// a stalled or departed worker's clients move. Picking -1 (or an id that is not a candidate) is the
+// clients through a burst, while a stalled or departed worker's clients move. Measured with
+// bench/conn_client (50 connections at a time from 64 or 8 addresses, 2 workers, 5 s): 38-47% of
+// sticky picks found the chosen worker's window full and waited, none past the bound; falling back
+// at once would have sent all of those clients to the other worker. Picking -1 (or an id that is not a candidate) is the
 // fair choice too. Whatever is picked, a worker that refuses a connection or dies before answering
 // has it handed to another worker, as without a scheduler.
 #pragma once
