@@ -72,6 +72,9 @@ void on_message(Worker& w, Message& m, Handle& h) {
   const auto& name = act->get_ref<const std::string&>();
   if (name == wire::act::disconnect) {
     close_servers_then(true);
+  } else if (name == pool_wire::heartbeat_act) {
+    // A pool's ping, answered from this loop: a worker whose loop is blocked stays silent.
+    internal::send(w, {{"act", pool_wire::heartbeat_act}});
   } else if (auto it = st().acts.find(name); it != st().acts.end()) {
     it->second(w, m, h);
   } else {
@@ -99,6 +102,9 @@ void setup_worker() {
   const char* spin_env = std::getenv(wire::env_busy_poll);
   const long spin_us = spin_env ? std::strtol(spin_env, nullptr, 10) : 0;
   unsetenv(wire::env_busy_poll);
+  const char* heartbeat_env = std::getenv(pool_wire::env_heartbeat);
+  const bool announce_heartbeat = heartbeat_env && std::string(heartbeat_env) == "1";
+  unsetenv(pool_wire::env_heartbeat);
   const char* ring_env = std::getenv(wire::env_ring_fd);
   const int ring_fd = ring_env ? std::atoi(ring_env) : -1;
   unsetenv(wire::env_ring_fd);
@@ -145,6 +151,8 @@ void setup_worker() {
   Message online = {{"act", wire::act::online}, {wire::pipelined_handles, true}};
   if (report_closes) online[wire::reports_closes] = true;
   internal::send(w, std::move(online));
+  // Beyond Node: a pool that pings asked us to say we answer, before any user code can block.
+  if (announce_heartbeat) internal::send(w, {{"act", pool_wire::heartbeat_act}});
 }
 
 Worker& current() { return *st().worker; }

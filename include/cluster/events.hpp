@@ -15,12 +15,14 @@ struct data_t {};
 struct end_t {};
 struct close_t {};
 // Pool events (beyond Node): a worker became ready / is being retired, a respawn was scheduled,
-// a crash loop stopped respawning, a reload ended.
+// a crash loop stopped respawning, a reload ended, a hung worker was killed, a worker was recycled.
 struct ready_t {};
 struct retiring_t {};
 struct respawn_scheduled_t {};
 struct crash_loop_t {};
 struct reload_t {};
+struct hang_killed_t {};
+struct recycled_t {};
 
 inline constexpr fork_t fork{};
 inline constexpr online_t online{};
@@ -38,5 +40,7 @@ inline constexpr retiring_t retiring{};
 inline constexpr respawn_scheduled_t respawn_scheduled{};
 inline constexpr crash_loop_t crash_loop{};
 inline constexpr reload_t reload{};
+inline constexpr hang_killed_t hang_killed{};
+inline constexpr recycled_t recycled{};
 
 }  // namespace cluster::ev

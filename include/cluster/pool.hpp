@@ -2,12 +2,15 @@
 // automatically"): a primary-side supervisor on the public cluster API (fork, events, Worker). It
 // keeps N workers, respawns the ones that die with a per-slot backoff, stops on a crash loop,
 // reloads them rolling (new ready before old retires) and stops them gracefully with a deadline.
-// Every cluster event still reaches the user's own listeners.
+// Opt-in health checks kill a C++ worker whose loop stopped answering heartbeats and recycle a
+// worker above a memory limit (ready-then-retire, as a reload). Every cluster event still reaches
+// the user's own listeners.
 #pragma once
 
 #include "cluster/cluster.hpp"
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <system_error>
@@ -42,6 +45,26 @@ struct PoolOptions {
   unsigned reload_batch = 1;
   // A worker retired by reload() or scale() is SIGKILLed if still alive this long after.
   std::chrono::milliseconds retire_deadline{30000};
+
+  // Hang detection (off by default: a worker that legitimately blocks its loop for long would be
+  // killed). Every heartbeat_interval the pool pings each ready C++ worker over its IPC channel;
+  // the library answers from the worker's loop, no user code involved. Node workers, which cannot
+  // answer, are never pinged. 0 turns it off.
+  std::chrono::milliseconds heartbeat_interval{0};
+  // A ready worker that has not answered for this long is hung: it is sent SIGTERM, SIGKILLed
+  // kill_grace later, counted as an unexpected exit and respawned (ev::hang_killed). Raised to
+  // 2 x heartbeat_interval if lower. Detection takes up to heartbeat_timeout + heartbeat_interval.
+  std::chrono::milliseconds heartbeat_timeout{10000};
+  // How long a hung worker has between SIGTERM and SIGKILL.
+  std::chrono::milliseconds kill_grace{5000};
+  // Recycling: a ready worker whose resident memory (/proc/<pid>/statm) is above its limit is
+  // replaced ready-then-retire, as by a reload (ev::recycled). 0 turns it off.
+  std::uint64_t max_rss_bytes = 0;
+  // How often the pool reads its workers' memory for recycling.
+  std::chrono::milliseconds health_interval{5000};
+  // Each worker's limit is max_rss_bytes lowered by a random fraction in [0, recycle_jitter)
+  // (clamped to [0, 0.9]), so workers started together do not recycle together.
+  double recycle_jitter = 0.1;
 };
 
 // What the pool thinks of one of its workers.
@@ -57,7 +80,26 @@ struct WorkerSnapshot {
   std::chrono::milliseconds uptime{0};
   // Respawns of its slot so far.
   unsigned restarts = 0;
+  // Workers of its slot killed as hung, and recycled, so far.
+  unsigned hangs = 0;
+  unsigned recycles = 0;
+  // Resident memory and CPU time (user + system) read from /proc when snapshot() is called; 0
+  // when the process is gone or unreadable.
+  std::uint64_t rss_bytes = 0;
+  std::chrono::milliseconds cpu_time{0};
+  // The memory above which it is recycled (max_rss_bytes with its jitter); 0 when off.
+  std::uint64_t rss_limit_bytes = 0;
+  // True once it said it answers heartbeats (a C++ worker, with heartbeats on).
+  bool answers_heartbeat = false;
+  // Time since its last heartbeat answer (0 unless answers_heartbeat).
+  std::chrono::milliseconds heartbeat_age{0};
 };
+
+// Why a worker was recycled. (A connection-count limit will add a reason.)
+enum class RecycleReason { rss };
+
+// "rss": the reason's name, for logs.
+const char* recycle_reason_name(RecycleReason r) noexcept;
 
 // What stop() did: the ids of every worker it stopped, and of those SIGKILLed at the deadline.
 struct StopResult {
@@ -67,12 +109,15 @@ struct StopResult {
 
 // The pool's events: ready(Worker&), retiring(Worker&), respawn_scheduled(slot, delay),
 // crash_loop(error with errc::crash_loop), reload(error_code: empty when done, else
-// errc::reload_failed).
+// errc::reload_failed), hang_killed(Worker&: stopped answering heartbeats, just sent SIGTERM),
+// recycled(Worker&, reason: its replacement is ready and it has just been retired).
 using PoolEmitter = Emitter<Event<ev::ready_t, Worker&>,
                             Event<ev::retiring_t, Worker&>,
                             Event<ev::respawn_scheduled_t, int, std::chrono::milliseconds>,
                             Event<ev::crash_loop_t, const std::system_error&>,
-                            Event<ev::reload_t, std::error_code>>;
+                            Event<ev::reload_t, std::error_code>,
+                            Event<ev::hang_killed_t, Worker&>,
+                            Event<ev::recycled_t, Worker&, RecycleReason>>;
 
 // A self-managing set of workers, in the primary. Not copyable; it must outlive its use on the
 // loop (destroying it stops the supervision, not the workers). Do not destroy it in its listeners.
@@ -97,7 +142,8 @@ class Pool : public PoolEmitter {
   // deadline, stops respawning; cb runs once all have exited (never synchronously).
   void stop(std::chrono::milliseconds deadline, std::function<void(const StopResult&)> cb = {});
 
-  // The workers the pool holds now, by slot then age.
+  // The workers the pool holds now, by slot then age, with their memory and CPU time read from
+  // /proc now (two small reads a worker).
   std::vector<WorkerSnapshot> snapshot() const;
   // The number of workers the pool keeps (its target).
   unsigned size() const noexcept;

@@ -4,6 +4,7 @@
 #include "pool/pool_core.hpp"
 
 #include "pool/pool_wire.hpp"
+#include "pool/proc_stats.hpp"
 
 #include <algorithm>
 #include <stdexcept>
@@ -11,12 +12,20 @@
 namespace cluster {
 namespace detail {
 
-void PoolCore::fork_member(int slot, bool incoming) {
+std::shared_ptr<Member> PoolCore::fork_member(int slot, bool incoming) {
   auto m = std::make_shared<Member>();
   m->slot = slot;
   m->incoming = incoming;
   m->generation = generation;
-  m->worker = cluster::fork(opt.env);
+  m->rss_limit = rss_limit_of_new_member();
+  if (heartbeats_on()) {
+    Env env = opt.env;
+    env[pool_wire::env_heartbeat] = "1";
+    m->worker = cluster::fork(env);
+    watch_heartbeat(m);
+  } else {
+    m->worker = cluster::fork(opt.env);
+  }
   members.push_back(m);
   std::weak_ptr<PoolCore> wc = weak_from_this();
   std::weak_ptr<Member> wm = m;
@@ -52,11 +61,13 @@ void PoolCore::fork_member(int slot, bool incoming) {
     mm->worker->kill(SIGKILL);
   }, opt.ready_timeout);
   m->ready_timer.unref();  // the worker itself keeps the loop alive
+  return m;
 }
 
 void PoolCore::mark_ready(const std::shared_ptr<Member>& m) {
   if (m->state != PoolWorkerState::starting) return;
   m->state = PoolWorkerState::ready;
+  m->ready_at = Clock::now();
   m->ready_timer.cancel();
   owner.emit(ev::ready, *m->worker);
   if (m->incoming && !m->gone && m->state == PoolWorkerState::ready) promote(m);
@@ -67,6 +78,8 @@ void PoolCore::on_gone(const std::shared_ptr<Member>& m) {
   m->gone = true;
   m->ready_timer.cancel();
   m->deadline_timer.cancel();
+  m->kill_timer.cancel();
+  unwatch_heartbeat(*m);
   members.erase(std::remove(members.begin(), members.end(), m), members.end());
   if (stopping) {
     stop_result.stopped.push_back(m->worker->id());
@@ -77,7 +90,8 @@ void PoolCore::on_gone(const std::shared_ptr<Member>& m) {
   if (m->retire_asked && !m->failed_start) return;
   // Left on purpose (its own destroy(), or a disconnect() the user asked for): replaced, but not
   // counted toward a crash loop. Node's exitedAfterDisconnect.
-  const bool voluntary = m->worker->exited_after_disconnect().value_or(false) && !m->failed_start;
+  const bool voluntary =
+      m->worker->exited_after_disconnect().value_or(false) && !m->failed_start && !m->hung;
   if (!voluntary) count_unexpected_exit();
   if (m->incoming) {
     incoming_failed(m);
@@ -108,6 +122,7 @@ Pool::Pool(PoolOptions options) : core_(std::make_shared<detail::PoolCore>(*this
 
 Pool::~Pool() {
   for (auto& s : core_->slots) s.respawn.cancel();
+  core_->stop_health();
 }
 
 void Pool::start() {
@@ -118,6 +133,7 @@ void Pool::start() {
   core_->servers_hold = hold_servers();
   core_->slots.resize(core_->target);
   for (unsigned i = 0; i < core_->target; ++i) core_->fork_member(static_cast<int>(i), false);
+  core_->start_health();
 }
 
 void Pool::scale(unsigned n) {
@@ -161,7 +177,21 @@ std::vector<WorkerSnapshot> Pool::snapshot() const {
     s.slot = m->slot;
     s.state = m->state;
     s.uptime = std::chrono::duration_cast<std::chrono::milliseconds>(now - m->started);
-    s.restarts = m->slot < static_cast<int>(core_->slots.size()) ? core_->slots[m->slot].restarts : 0;
+    if (m->slot < static_cast<int>(core_->slots.size())) {
+      const auto& slot = core_->slots[static_cast<std::size_t>(m->slot)];
+      s.restarts = slot.restarts;
+      s.hangs = slot.hangs;
+      s.recycles = slot.recycles;
+    }
+    if (s.pid > 0 && !m->worker->is_dead()) {
+      s.rss_bytes = detail::read_rss_bytes(s.pid);
+      s.cpu_time = detail::read_cpu_time(s.pid);
+    }
+    s.rss_limit_bytes = m->rss_limit;
+    s.answers_heartbeat = m->heartbeat;
+    if (m->heartbeat) {
+      s.heartbeat_age = std::chrono::duration_cast<std::chrono::milliseconds>(now - m->last_heartbeat);
+    }
     out.push_back(s);
   }
   std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.slot < b.slot; });
@@ -178,6 +208,13 @@ unsigned Pool::ready_count() const noexcept {
 bool Pool::crash_looped() const noexcept { return core_->crash_looped; }
 
 bool Pool::reloading() const noexcept { return core_->reloading; }
+
+const char* recycle_reason_name(RecycleReason r) noexcept {
+  switch (r) {
+    case RecycleReason::rss: return "rss";
+  }
+  return "unknown";
+}
 
 void ready() { worker().send({{"cmd", pool_wire::ready_cmd}}); }
 

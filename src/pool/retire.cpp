@@ -40,6 +40,7 @@ void PoolCore::retire(const std::shared_ptr<Member>& m, std::chrono::millisecond
 void PoolCore::begin_stop(std::chrono::milliseconds deadline, std::function<void(const StopResult&)> cb) {
   if (cb) stop_cbs.push_back(std::move(cb));
   stopping = true;
+  stop_health();  // no hang kill, no recycle while stopping
   reloading = false;
   reload_queued = false;
   for (auto& s : slots) s.respawn.cancel();
