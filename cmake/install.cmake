@@ -10,7 +10,7 @@
 include(CMakePackageConfigHelpers)
 
 install(DIRECTORY include/cluster DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(TARGETS cppcluster cppcluster_shared EXPORT cppclusterTargets
+install(TARGETS ${CPPCLUSTER_LIBRARIES} EXPORT cppclusterTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 # cmake --install --strip (and the package) strips the shared library; CMake leaves static ones
