@@ -50,6 +50,15 @@ SIGNALS
   TTIN      one worker more
   TTOU      one worker less (never under 1)
 
+HTTP ENDPOINT (--admin HOST:PORT)
+  /healthz  200 while the supervisor runs
+  /readyz   200 when at least --min-ready workers are ready and no stop has begun, else 503
+            (on SIGTERM it turns 503 at once, before the drain: a load balancer or Kubernetes
+            stops sending new connections while the workers finish theirs)
+  /metrics  Prometheus text format: workers by state, per-worker RSS, CPU, uptime, restarts,
+            reloads and the last reload's duration, crash loop
+  /status   the workers as JSON (id, pid, slot, state, uptime, restarts, RSS, CPU, status)
+
 EXIT STATUS
   0  stopped by a signal
   1  a runtime failure: an address could not be bound, or the workers crash-looped
@@ -176,6 +185,14 @@ Parsed parse_command_line(int argc, char** argv) {
   run->add_option("--backlog", o.backlog, "listen backlog of stream sockets (default 2048)")
       ->type_name("N")
       ->check(CLI::Range(1, 65535));
+  std::string admin;
+  run->add_option("--admin", admin,
+                  "serve /healthz, /readyz, /metrics (Prometheus) and /status (JSON) over HTTP on "
+                  "HOST:PORT, e.g. 127.0.0.1:9100")
+      ->type_name("HOST:PORT");
+  run->add_option("--min-ready", o.min_ready, "ready workers /readyz needs (default 1)")
+      ->type_name("N")
+      ->check(CLI::Range(1u, 4096u));
   run->allow_extras();
 
   if (argc < 2) throw UsageError{"no command: cppcluster run [OPTIONS] -- PROGRAM [ARGS...]"};
@@ -224,6 +241,16 @@ Parsed parse_command_line(int argc, char** argv) {
       o.ready_timeout = parse_duration("--ready-timeout", ready_timeout);
       o.graceful_timeout = parse_duration("--graceful-timeout", graceful);
       o.stop_signal = parse_signal("--stop-signal", stop_signal);
+      if (!admin.empty()) {
+        ListenSpec a;
+        try {
+          a = parse_listen("tcp://" + admin);
+        } catch (const std::invalid_argument&) {
+          throw std::invalid_argument("bad --admin " + admin + ": expected HOST:PORT or [IPV6]:PORT");
+        }
+        o.admin_host = a.host.empty() ? "0.0.0.0" : a.host;
+        o.admin_port = a.port;
+      }
     } catch (const std::invalid_argument& e) {
       throw UsageError{e.what()};
     }

@@ -28,6 +28,10 @@ struct RunOptions {
   unsigned reload_batch = 1;
   int backlog = 2048;
   std::vector<std::string> command;  // PROGRAM ARGS...
+  // --admin HOST:PORT (admin_port < 0: none) and the ready workers /readyz wants.
+  std::string admin_host;
+  int admin_port = -1;
+  unsigned min_ready = 1;
 };
 
 // A usage error: the message to print, exit code 2.

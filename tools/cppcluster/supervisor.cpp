@@ -1,8 +1,10 @@
 #include "supervisor.hpp"
 
+#include "admin.hpp"
 #include "exec_shim.hpp"
 #include "listen.hpp"
 #include "logs.hpp"
+#include "metrics.hpp"
 #include "notify.hpp"
 #include "pool_hooks.hpp"
 
@@ -62,6 +64,17 @@ class Supervisor {
       return 1;
     }
     setup();
+    if (opt_.admin_port >= 0) {
+      try {
+        admin_ = std::make_unique<AdminServer>(opt_.admin_host, opt_.admin_port,
+                                               [this](std::string_view path) { return serve(path); });
+      } catch (const std::system_error& e) {
+        log_line(e.what());
+        close_all(sockets_);
+        return 1;
+      }
+      log_line("admin on " + admin_->url());
+    }
     pool_->start();
     log_line("started " + std::to_string(pool_->size()) + " workers of " + opt_.command.front() +
              " (supervisor pid " + std::to_string(::getpid()) + ")");
@@ -117,7 +130,14 @@ class Supervisor {
     pool_->on(cluster::ev::respawn_scheduled, [](int slot, std::chrono::milliseconds delay) {
       log_line("respawning slot " + std::to_string(slot) + " in " + std::to_string(delay.count()) + " ms");
     });
-    pool_->on(cluster::ev::reload, [](std::error_code ec) {
+    pool_->on(cluster::ev::reload, [this](std::error_code ec) {
+      if (ec) {
+        ++figures_.reload_failures;
+      } else {
+        ++figures_.reloads;
+        figures_.last_reload_seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - reload_started_).count();
+      }
       log_line(ec ? "reload failed: a new worker did not get ready; the old workers keep serving"
                   : "reload done");
     });
@@ -129,6 +149,7 @@ class Supervisor {
     signals_.push_back(cluster::on_signal(SIGHUP, [this](int) {
       if (stopping_) return;
       log_line("SIGHUP: reloading");
+      if (!pool_->reloading()) reload_started_ = std::chrono::steady_clock::now();
       pool_->reload();
     }));
     for (int sig : {SIGTERM, SIGINT}) {
@@ -232,9 +253,40 @@ class Supervisor {
       if (it->second.err) it->second.err->flush();
       it->second.ready_delay.cancel();
     }
+    ++figures_.exits;
     log_line(worker_name(w) + (sig.empty() ? " exited with code " + std::to_string(code)
                                            : " killed by " + std::string(sig)));
     workers_.erase(w.id());
+  }
+
+  PoolFigures figures() {
+    PoolFigures f = figures_;
+    f.workers = pool_->snapshot();
+    for (const auto& [id, ws] : workers_) {
+      if (!ws.status.empty()) f.status_text[id] = ws.status;
+    }
+    f.target = pool_->size();
+    f.ready = pool_->ready_count();
+    f.draining = stopping_;
+    f.crash_looped = pool_->crash_looped();
+    f.reloading = pool_->reloading();
+    return f;
+  }
+
+  HttpReply serve(std::string_view path) {
+    if (path == "/healthz") return {200, "text/plain; charset=utf-8", "ok\n"};
+    if (path == "/readyz") {
+      const unsigned ready = pool_->ready_count();
+      if (stopping_) return {503, "text/plain; charset=utf-8", "draining\n"};
+      if (ready < opt_.min_ready) {
+        return {503, "text/plain; charset=utf-8",
+                std::to_string(ready) + " ready, " + std::to_string(opt_.min_ready) + " needed\n"};
+      }
+      return {200, "text/plain; charset=utf-8", std::to_string(ready) + " ready\n"};
+    }
+    if (path == "/metrics") return {200, "text/plain; version=0.0.4; charset=utf-8", prometheus_text(figures())};
+    if (path == "/status") return {200, "application/json", status_json(figures()).dump() + "\n"};
+    return {404, "text/plain; charset=utf-8", "not found\n"};
   }
 
   void stop(std::chrono::milliseconds deadline, int code) {
@@ -256,6 +308,7 @@ class Supervisor {
     for (auto id : signals_) cluster::off_signal(id);
     signals_.clear();
     workers_.clear();
+    admin_.reset();
     close_all(sockets_);
     if (!notify_dir_.empty()) {
       std::error_code ec;
@@ -268,6 +321,9 @@ class Supervisor {
   RunOptions opt_;
   std::vector<BoundSocket> sockets_;
   std::unique_ptr<cluster::Pool> pool_;
+  std::unique_ptr<AdminServer> admin_;
+  PoolFigures figures_;
+  std::chrono::steady_clock::time_point reload_started_{};
   std::map<int, WorkerState> workers_;
   std::vector<cluster::listener_id> signals_;
   std::string notify_dir_;
