@@ -7,6 +7,7 @@
 //                    are closed) and are killed after STOP_DEADLINE_MS (default 10000); exit 0.
 //                    A second Ctrl-C kills them at once.
 //   SIGTTIN/SIGTTOU  one worker more / less
+// RECYCLE_AFTER=n replaces a worker (its successor ready first) after n connections.
 // A worker that dies is respawned (with backoff); if workers keep dying before any listens (the
 // port is taken, say), the pool's crash-loop stop ends the demo with status 1.
 #include <cluster/cluster.hpp>
@@ -52,6 +53,9 @@ void run_primary() {
   std::fflush(stdout);
   cluster::PoolOptions options;
   options.workers = static_cast<unsigned>(std::max(1, env_int("WORKERS", static_cast<int>(cluster::available_parallelism()))));
+  // RECYCLE_AFTER=n: a worker is replaced (new one ready first) after n handed-off connections.
+  options.max_connections = static_cast<std::uint64_t>(std::max(0, env_int("RECYCLE_AFTER", 0)));
+  options.health_interval = std::chrono::milliseconds(500);
   static cluster::Pool pool(options);
   static const auto deadline = std::chrono::milliseconds(env_int("STOP_DEADLINE_MS", 10000));
 
@@ -77,6 +81,9 @@ void run_primary() {
     failed = true;
     std::fprintf(stderr, "Primary %d: workers keep exiting before listening (%s); stopping\n", pid(), e.what());
     pool.stop(deadline);
+  });
+  pool.on(cluster::ev::recycled, [](cluster::Worker& w, cluster::RecycleReason why) {
+    std::printf("Primary %d: worker %d recycled (%s)\n", pid(), w.id(), cluster::recycle_reason_name(why));
   });
   pool.on(cluster::ev::reload, [](std::error_code ec) {
     if (ec) {

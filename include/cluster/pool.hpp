@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <system_error>
 #include <vector>
 
@@ -63,8 +64,16 @@ struct PoolOptions {
   // How often the pool reads its workers' memory for recycling.
   std::chrono::milliseconds health_interval{5000};
   // Each worker's limit is max_rss_bytes lowered by a random fraction in [0, recycle_jitter)
-  // (clamped to [0, 0.9]), so workers started together do not recycle together.
+  // (clamped to [0, 0.9]), so workers started together do not recycle together. The same holds
+  // for max_connections.
   double recycle_jitter = 0.1;
+  // Recycling: a ready worker that has accepted this many connections by round-robin hand-off
+  // (connection_stats(), sched_rr) is replaced ready-then-retire, checked every health_interval.
+  // 0 turns it off.
+  std::uint64_t max_connections = 0;
+  // For programs without a cluster channel of their own (a plain program run through exec): a
+  // retiring worker is also sent this signal (e.g. SIGTERM) right after its disconnect(). 0: not.
+  int retire_signal = 0;
 };
 
 // What the pool thinks of one of its workers.
@@ -93,12 +102,19 @@ struct WorkerSnapshot {
   bool answers_heartbeat = false;
   // Time since its last heartbeat answer (0 unless answers_heartbeat).
   std::chrono::milliseconds heartbeat_age{0};
+  // Round-robin connections (connection_stats()): accepted in total, sent and not yet answered,
+  // and still open (empty when the worker does not report closes: a Node worker).
+  std::uint64_t handed_off = 0;
+  std::uint64_t in_flight = 0;
+  std::optional<std::uint64_t> open_connections;
+  // The hand-offs after which it is recycled (max_connections with its jitter); 0 when off.
+  std::uint64_t connection_limit = 0;
 };
 
-// Why a worker was recycled. (A connection-count limit will add a reason.)
-enum class RecycleReason { rss };
+// Why a worker was recycled: its memory (max_rss_bytes) or its hand-offs (max_connections).
+enum class RecycleReason { rss, connections };
 
-// "rss": the reason's name, for logs.
+// "rss" or "connections": the reason's name, for logs.
 const char* recycle_reason_name(RecycleReason r) noexcept;
 
 // What stop() did: the ids of every worker it stopped, and of those SIGKILLed at the deadline.
@@ -141,6 +157,11 @@ class Pool : public PoolEmitter {
   // Retires every worker (a retiring message, then disconnect()), SIGKILLs those still alive at
   // deadline, stops respawning; cb runs once all have exited (never synchronously).
   void stop(std::chrono::milliseconds deadline, std::function<void(const StopResult&)> cb = {});
+
+  // Marks a starting worker of this pool ready, for readiness the pool cannot see itself (a plain
+  // program's sd_notify READY=1). False, changing nothing, for a worker that is not this pool's
+  // or not starting.
+  bool mark_ready(Worker& w);
 
   // The workers the pool holds now, by slot then age, with their memory and CPU time read from
   // /proc now (two small reads a worker).

@@ -49,7 +49,7 @@ void PoolCore::start_health() {
     }, opt.heartbeat_interval);
     heartbeat_timer.unref();  // the workers keep the loop alive, not their supervision
   }
-  if (opt.max_rss_bytes > 0) {
+  if (opt.max_rss_bytes > 0 || opt.max_connections > 0) {
     health_timer = set_interval([wc] {
       if (auto c = wc.lock()) c->health_tick();
     }, std::max(opt.health_interval, std::chrono::milliseconds(1)));

@@ -3,6 +3,7 @@
 // exit then). The Pool facade forwards to PoolCore.
 #include "pool/pool_core.hpp"
 
+#include "cluster/scheduler.hpp"
 #include "pool/pool_wire.hpp"
 #include "pool/proc_stats.hpp"
 
@@ -17,7 +18,8 @@ std::shared_ptr<Member> PoolCore::fork_member(int slot, bool incoming) {
   m->slot = slot;
   m->incoming = incoming;
   m->generation = generation;
-  m->rss_limit = rss_limit_of_new_member();
+  m->rss_limit = jittered(opt.max_rss_bytes);
+  m->connection_limit = jittered(opt.max_connections);
   if (heartbeats_on()) {
     Env env = opt.env;
     env[pool_wire::env_heartbeat] = "1";
@@ -192,10 +194,27 @@ std::vector<WorkerSnapshot> Pool::snapshot() const {
     if (m->heartbeat) {
       s.heartbeat_age = std::chrono::duration_cast<std::chrono::milliseconds>(now - m->last_heartbeat);
     }
+    if (m->worker->process().pid() > 0) {
+      const ConnectionStats c = connection_stats(*m->worker);
+      s.handed_off = c.handed_off;
+      s.in_flight = c.in_flight;
+      s.open_connections = c.open;
+    }
+    s.connection_limit = m->connection_limit;
     out.push_back(s);
   }
   std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.slot < b.slot; });
   return out;
+}
+
+bool Pool::mark_ready(Worker& w) {
+  for (const auto& m : core_->members) {
+    if (m->worker.get() != &w) continue;
+    if (m->gone || m->state != PoolWorkerState::starting) return false;
+    core_->mark_ready(m);
+    return true;
+  }
+  return false;
 }
 
 unsigned Pool::size() const noexcept { return core_->target; }
@@ -212,6 +231,7 @@ bool Pool::reloading() const noexcept { return core_->reloading; }
 const char* recycle_reason_name(RecycleReason r) noexcept {
   switch (r) {
     case RecycleReason::rss: return "rss";
+    case RecycleReason::connections: return "connections";
   }
   return "unknown";
 }

@@ -43,6 +43,7 @@ struct Member {
   // Recycling (recycle.cpp): its memory limit (0: none); on the old worker, why its replacement
   // is starting; on the newcomer, that it replaces one being recycled (not a reload's).
   std::uint64_t rss_limit = 0;
+  std::uint64_t connection_limit = 0;  // hand-offs after which it is recycled (0: none)
   std::optional<RecycleReason> recycling;
   bool for_recycle = false;
 };
@@ -109,7 +110,8 @@ struct PoolCore : std::enable_shared_from_this<PoolCore> {
   void heartbeat_tick();
   void kill_hung(const std::shared_ptr<Member>& m);
   // recycle.cpp
-  std::uint64_t rss_limit_of_new_member();
+  // limit lowered by a random fraction below recycle_jitter (0 stays 0).
+  std::uint64_t jittered(std::uint64_t limit);
   void health_tick();
   // Forks a newcomer into m's slot; m retires once it is ready (ev::recycled), as in a reload.
   // Does nothing (false) during stop() or after a crash loop, for a worker not ready or already

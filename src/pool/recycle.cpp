@@ -1,9 +1,10 @@
-// Recycling: a ready worker above its memory limit gets a newcomer forked into its slot and
-// retires once that one is ready, the path a reload takes, so capacity never drops. Each worker's
+// Recycling: a ready worker above its memory limit, or past its number of handed-off
+// connections, gets a newcomer forked into its slot and retires once that one is ready, the path a reload takes, so capacity never drops. Each worker's
 // limit is lowered by its own random jitter so that workers started together do not all recycle
 // at the same moment.
 #include "pool/pool_core.hpp"
 
+#include "cluster/scheduler.hpp"
 #include "pool/proc_stats.hpp"
 
 #include <algorithm>
@@ -11,13 +12,13 @@
 
 namespace cluster::detail {
 
-std::uint64_t PoolCore::rss_limit_of_new_member() {
-  if (opt.max_rss_bytes == 0) return 0;
+std::uint64_t PoolCore::jittered(std::uint64_t limit) {
+  if (limit == 0) return 0;
   const double jitter = std::isfinite(opt.recycle_jitter) ? std::clamp(opt.recycle_jitter, 0.0, 0.9) : 0.0;
-  if (jitter <= 0.0) return opt.max_rss_bytes;
+  if (jitter <= 0.0) return limit;
   std::uniform_real_distribution<double> fraction(0.0, jitter);
-  const auto cut = static_cast<std::uint64_t>(static_cast<double>(opt.max_rss_bytes) * fraction(rng));
-  return opt.max_rss_bytes - std::min(cut, opt.max_rss_bytes - 1);
+  const auto cut = static_cast<std::uint64_t>(static_cast<double>(limit) * fraction(rng));
+  return limit - std::min(cut, limit - 1);
 }
 
 void PoolCore::health_tick() {
@@ -33,8 +34,9 @@ void PoolCore::health_tick() {
       recycle(m, RecycleReason::rss);
       continue;
     }
-    // A connection-count limit (max_connections, from the per-worker connection counters) is
-    // checked here the same way: over its jittered limit, recycle(m, RecycleReason::connections).
+    if (m->connection_limit > 0 && connection_stats(*m->worker).handed_off >= m->connection_limit) {
+      recycle(m, RecycleReason::connections);
+    }
   }
 }
 

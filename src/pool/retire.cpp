@@ -27,6 +27,7 @@ void PoolCore::retire(const std::shared_ptr<Member>& m, std::chrono::millisecond
       w.send({{"cmd", pool_wire::retiring_cmd}});
       w.disconnect();
     }
+    if (opt.retire_signal != 0 && !w.is_dead() && w.process().pid() > 0) w.kill(opt.retire_signal);
   }
   std::weak_ptr<Member> wm = m;
   m->deadline_timer = set_timeout([wm] {
