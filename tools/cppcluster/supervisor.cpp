@@ -6,7 +6,6 @@
 #include "logs.hpp"
 #include "metrics.hpp"
 #include "notify.hpp"
-#include "pool_hooks.hpp"
 
 #include "cluster/cluster.hpp"
 #include "cluster/pool.hpp"
@@ -115,7 +114,8 @@ class Supervisor {
     po.ready_timeout = opt_.ready_timeout;
     po.retire_deadline = opt_.graceful_timeout;
     po.reload_batch = opt_.reload_batch;
-    signal_from_listener_ = hooks::set_retire_signal(po, opt_.stop_signal);
+    // A plain program has no channel (it closed at exec): disconnect() alone does nothing to it.
+    po.retire_signal = opt_.stop_signal;
     pool_ = std::make_unique<cluster::Pool>(po);
 
     cluster::on(cluster::ev::fork, [this](cluster::Worker& w) { on_fork(w); });
@@ -125,7 +125,6 @@ class Supervisor {
     pool_->on(cluster::ev::ready, [](cluster::Worker& w) { log_line(worker_name(w) + " ready"); });
     pool_->on(cluster::ev::retiring, [this](cluster::Worker& w) {
       log_line(worker_name(w) + " retiring");
-      if (signal_from_listener_ && !w.is_dead() && w.process().pid() > 0) w.process().kill(opt_.stop_signal);
     });
     pool_->on(cluster::ev::respawn_scheduled, [](int slot, std::chrono::milliseconds delay) {
       log_line("respawning slot " + std::to_string(slot) + " in " + std::to_string(delay.count()) + " ms");
@@ -226,10 +225,10 @@ class Supervisor {
     if (it == workers_.end() || !w || w->is_dead()) return;
     it->second.running = true;
     if (opt_.ready.kind == ReadyMode::Kind::port) {
-      hooks::mark_ready(*pool_, *w);
+      pool_->mark_ready(*w);
     } else if (opt_.ready.kind == ReadyMode::Kind::delay) {
       it->second.ready_delay = cluster::set_timeout([this, id] {
-        if (cluster::Worker* w2 = find_worker(id); w2 && !w2->is_dead()) hooks::mark_ready(*pool_, *w2);
+        if (cluster::Worker* w2 = find_worker(id); w2 && !w2->is_dead()) pool_->mark_ready(*w2);
       }, opt_.ready.delay);
     }
   }
@@ -241,7 +240,7 @@ class Supervisor {
       with(id, [&](WorkerState& ws) { ws.status = s->second; });
       log_line(worker_name(*w) + " status: " + s->second);
     }
-    if (auto r = kv.find("READY"); r != kv.end() && r->second == "1") hooks::mark_ready(*pool_, *w);
+    if (auto r = kv.find("READY"); r != kv.end() && r->second == "1") pool_->mark_ready(*w);
     if (auto s = kv.find("STOPPING"); s != kv.end() && s->second == "1") log_line(worker_name(*w) + " stopping");
   }
 
@@ -327,7 +326,6 @@ class Supervisor {
   std::map<int, WorkerState> workers_;
   std::vector<cluster::listener_id> signals_;
   std::string notify_dir_;
-  bool signal_from_listener_ = true;
   bool stopping_ = false;
   int exit_code_ = 0;
 };
