@@ -1,4 +1,5 @@
-// The reload figure: a pool of WORKERS (default 4) HTTP workers under continuous load
+// The reload figure: a pool of WORKERS (default 4) HTTP workers on a free port (PORT) under
+// continuous load
 // (CONNS keep-alive connections and CONNS connection-per-request clients, default 8 each, every
 // request's outcome counted) is sent SIGHUP, and the figure is what that costs: how long the
 // reload took (SIGHUP to the server's "reload done" line), the requests that failed, and the
@@ -36,6 +37,23 @@ std::uint64_t answered(storm::Client& a, storm::Client& b) {
   return a.counts()[storm::Outcome::ok] + b.counts()[storm::Outcome::ok];
 }
 
+// A port nothing listens on now (bound to 0 on 127.0.0.1 and closed), or 0.
+int pick_free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof in;
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&in), sizeof in) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&in), &len) == 0) {
+    port = ntohs(in.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -46,7 +64,14 @@ int main(int argc, char** argv) {
   const std::string impl = argv[1];
   const int workers = env_int("WORKERS", 4), conns = env_int("CONNS", 8);
   std::vector<std::string> args(argv + 3, argv + argc);
-  child_lines::Child server(argv[2], {{"PORT", "0"}, {"WORKERS", std::to_string(workers)}}, args);
+  // A fixed free port, as a deployment has: a server that closes its port while no worker is up
+  // (Node, restarting all at once) must find it again, not a new random one.
+  const int free_port = pick_free_port();
+  if (free_port == 0) {
+    std::fprintf(stderr, "reload_bench: no free port\n");
+    return 1;
+  }
+  child_lines::Child server(argv[2], {{"PORT", std::to_string(free_port)}, {"WORKERS", std::to_string(workers)}}, args);
   auto listening = server.wait_for("Listening on port ([0-9]+)", 1, 30s);
   if (listening.empty() || server.wait_for("^Worker [0-9]+ started", workers, 30s).empty()) {
     std::fprintf(stderr, "reload_bench: the server did not start\n%s", server.output().c_str());
@@ -77,12 +102,19 @@ int main(int argc, char** argv) {
   samples.emplace_back(0.0, answered(kept, fresh));
   ::kill(server.pid(), SIGHUP);
   std::atomic<int> outcome{0};  // 1: reload done, 2: no such line in time
-  std::thread waiter([&] { outcome = server.wait_for("reload done", 1, 120s).empty() ? 2 : 1; });
+  Clock::time_point t_done;  // when the line was seen (the sampling below only runs every 100 ms)
+  std::thread waiter([&] {
+    const bool seen = !server.wait_for("reload done", 1, 120s).empty();
+    t_done = Clock::now();
+    outcome = seen ? 1 : 2;
+  });
   sample_until(t0, [&] { return outcome.load() != 0; });
   waiter.join();
   const bool done = outcome == 1;
-  const double duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-  const std::uint64_t during_n = answered(kept, fresh) - samples.front().second;
+  const double duration_ms = std::chrono::duration<double, std::milli>(t_done - t0).count();
+  // The throughput during the reload, over the samples that cover it (a little past its end).
+  const double during_rps = static_cast<double>(samples.back().second - samples.front().second) /
+                            std::max(samples.back().first / 1000.0, 0.001);
   const auto t1 = Clock::now();
   sample_until(t0, [&] { return Clock::now() - t1 >= 2s; });  // after: the retired workers leave
   const auto after_start = Clock::now();
@@ -110,6 +142,6 @@ int main(int argc, char** argv) {
       "\"lowest_100ms_req_per_s\":%.0f,\"req_per_s_after\":%.0f}\n",
       impl.c_str(), workers, done ? duration_ms : -1.0, static_cast<unsigned long long>(k.failed() + f.failed()),
       static_cast<unsigned long long>(k.failed()), static_cast<unsigned long long>(f.failed()), before_rps,
-      static_cast<double>(during_n) / (duration_ms / 1000.0), lowest, after_rps);
+      during_rps, lowest, after_rps);
   return done ? 0 : 1;
 }
