@@ -317,3 +317,33 @@ TEST(CppclusterRun, WorkerLinesArePrefixedAndNeverInterleaved) {
 }
 
 }  // namespace
+
+// True while pid names a process that is not a zombie (a dead orphan may wait for its reaper).
+bool alive(int pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  const auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] != 'Z';
+}
+
+// Verifies that a SIGKILLed supervisor leaves no worker running: each program had
+// PR_SET_PDEATHSIG set to SIGTERM before its exec, and all of them end within a bounded wait.
+TEST(CppclusterRun, SigkilledSupervisorLeavesNoWorkerRunning) {
+  Supervisor s({"--listen", "tcp://127.0.0.1:0", "--workers", "2"});
+  ASSERT_GT(s.port(), 0) << s.child.output();
+  const auto pids = s.ready_pids(2);
+  ASSERT_EQ(pids.size(), 2u) << s.child.output();
+  ASSERT_FALSE(s.child.wait_for("\\] serving pid=", 2).empty()) << s.child.output();
+  for (int pid : pids) ASSERT_TRUE(alive(pid)) << pid;
+  s.signal(SIGKILL);
+  const int status = s.child.wait_exit(60s);
+  ASSERT_TRUE(WIFSIGNALED(status)) << status;
+  std::set<int> left = pids;
+  for (int i = 0; i < 3000 && !left.empty(); ++i) {  // at most 30 s
+    std::erase_if(left, [](int pid) { return !alive(pid); });
+    if (!left.empty()) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(left.empty()) << left.size() << " workers outlived the supervisor";
+  for (int pid : left) ::kill(pid, SIGKILL);
+}

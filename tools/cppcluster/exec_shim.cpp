@@ -3,6 +3,7 @@
 #include "cluster/cluster.hpp"
 
 #include <csignal>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -32,6 +33,17 @@ namespace {
   }
   ::unsetenv(shim_wire::env_fds);
   ::unsetenv(shim_wire::env_fdnames);
+  // No orphans: the program gets SIGTERM when the supervisor dies, however it dies. Set before
+  // the check, so a supervisor dying between the two is still seen: then the parent is already
+  // another process (init or a subreaper) and the program must not start.
+  const char* sup = std::getenv(shim_wire::env_supervisor_pid);
+  const pid_t supervisor = sup ? static_cast<pid_t>(std::atol(sup)) : 0;
+  ::unsetenv(shim_wire::env_supervisor_pid);
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (supervisor <= 0 || ::getppid() != supervisor) {
+    std::fprintf(stderr, "cppcluster: the supervisor is gone; not starting %s\n", command[0]);
+    std::_Exit(1);
+  }
   if (!notify.empty()) ::setenv("NOTIFY_SOCKET", notify.c_str(), 1);
   // The program starts as if forked by a plain shell: default SIGPIPE (the library ignores it,
   // and an ignored signal stays ignored across exec), nothing blocked.

@@ -18,12 +18,16 @@ inline constexpr const char* go_cmd = "CPPCLUSTER_EXEC";
 // Set by the supervisor for every worker: how many sockets sit at fds 3.. and their names.
 inline constexpr const char* env_fds = "CPPCLUSTER_LISTEN_FDS";
 inline constexpr const char* env_fdnames = "CPPCLUSTER_LISTEN_FDNAMES";
+// The supervisor's pid: the shim execs only while its parent is still that process.
+inline constexpr const char* env_supervisor_pid = "CPPCLUSTER_SUPERVISOR_PID";
 // The worker's id (the program sees it as CPPCLUSTER_WORKER_ID).
 inline constexpr const char* env_worker_id = "CPPCLUSTER_WORKER_ID";
 }  // namespace shim_wire
 
 // Runs the shim with argv after the subcommand; returns only on failure (the exit code: 127
-// when the program cannot be executed, 1 when the supervisor's go-ahead never came).
+// when the program cannot be executed, 1 when the supervisor's go-ahead never came or the
+// supervisor died before the exec). The program gets SIGTERM when the supervisor dies, even of
+// SIGKILL (PR_SET_PDEATHSIG, kept across the exec).
 int exec_shim_main(int argc, char** argv);
 
 }  // namespace cppcluster

@@ -110,6 +110,7 @@ class Supervisor {
     po.workers = opt_.workers;
     po.env[shim_wire::env_fds] = std::to_string(sockets_.size());
     po.env[shim_wire::env_fdnames] = names;
+    po.env[shim_wire::env_supervisor_pid] = std::to_string(::getpid());
     po.ready_servers = 0;  // only an explicit ready counts (exec, notify, delay)
     po.ready_timeout = opt_.ready_timeout;
     po.retire_deadline = opt_.graceful_timeout;
