@@ -1,6 +1,8 @@
 // The supervisor's HTTP endpoint (--admin HOST:PORT): /healthz (the supervisor lives), /readyz
 // (at least --min-ready workers ready and not draining) and /metrics (Prometheus text format),
-// plus /status (the workers as JSON). One small request per connection, answered and closed.
+// plus /status (the workers as JSON). The same server on a Unix stream socket is the control
+// socket (--control PATH), which also takes the POSTs of `cppcluster reload|scale|stop`. One small
+// request per connection, answered and closed.
 #pragma once
 
 #include <functional>
@@ -17,24 +19,45 @@ struct HttpReply {
   std::string body;
 };
 
-// Answers GET requests on a TCP address with handler(path); other methods get 405.
+// A request as the handler sees it: "GET", "/scale", "workers=3".
+struct HttpRequest {
+  std::string method;
+  std::string path;
+  std::string query;
+};
+
+// A Unix socket path to serve on (mode 0600).
+struct UnixPath {
+  std::string path;
+};
+
+// Answers HTTP requests with handler(request), on a TCP address or a Unix stream socket.
 class AdminServer {
  public:
-  using Handler = std::function<HttpReply(std::string_view path)>;
+  using Handler = std::function<HttpReply(const HttpRequest&)>;
   // Binds host:port (port 0: the kernel picks) and listens on the cluster loop. Throws
   // std::system_error when the address cannot be bound.
   AdminServer(const std::string& host, int port, Handler handler);
+  // Binds a Unix stream socket at path with mode 0600 (a stale socket nobody listens on is
+  // replaced) and listens on the cluster loop; the destructor removes it. Throws
+  // std::system_error when a supervisor already listens there, the path is not a socket, too
+  // long, or cannot be bound.
+  AdminServer(const UnixPath& path, Handler handler);
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
   // Closes the listening socket (connections being answered finish).
   ~AdminServer();
-  // "http://127.0.0.1:9100", with the port bound.
+  // "http://127.0.0.1:9100", with the port bound, or "unix:/path".
   const std::string& url() const noexcept { return url_; }
 
- private:
+  // The listening handle and the handler, shared with libuv's callbacks (admin.cpp).
   struct State;
+
+ private:
+  void listen_or_throw(int rc, const std::string& what);
   std::shared_ptr<State> state_;
   std::string url_;
+  std::string unix_path_;
 };
 
 }  // namespace cppcluster

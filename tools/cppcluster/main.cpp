@@ -1,5 +1,7 @@
 // cppcluster, the command: `cppcluster run [OPTIONS] -- PROGRAM [ARGS...]` runs any program as
-// a pool of workers (supervisor.hpp). The hidden `__exec` mode is the worker side (exec_shim.hpp).
+// a pool of workers (supervisor.hpp); `cppcluster status|reload|scale|stop` talk to a running one
+// over its control socket (control.hpp). The hidden `__exec` mode is the worker side (exec_shim.hpp).
+#include "control.hpp"
 #include "exec_shim.hpp"
 #include "options.hpp"
 #include "supervisor.hpp"
@@ -15,9 +17,10 @@ int main(int argc, char** argv) {
   try {
     const cppcluster::Parsed p = cppcluster::parse_command_line(argc, argv);
     if (p.command == cppcluster::Parsed::Command::help_shown) return 0;
-    return cppcluster::run_supervisor(p.run);
+    if (p.command == cppcluster::Parsed::Command::run) return cppcluster::run_supervisor(p.run);
+    return cppcluster::control_main(p.command, p.control);
   } catch (const cppcluster::UsageError& e) {
-    std::fprintf(stderr, "cppcluster: %s\nRun 'cppcluster run --help' for the options.\n", e.message.c_str());
+    std::fprintf(stderr, "cppcluster: %s\nRun 'cppcluster --help' or 'cppcluster COMMAND --help' for the options.\n", e.message.c_str());
     return 2;
   }
 }

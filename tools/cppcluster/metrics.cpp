@@ -25,6 +25,7 @@ nlohmann::json status_json(const PoolFigures& f) {
                        {"restarts", w.restarts},
                        {"rss_bytes", w.rss_bytes},
                        {"cpu_ms", w.cpu_time.count()},
+                       {"connections", w.open_connections ? nlohmann::json(*w.open_connections) : nlohmann::json()},
                        {"status", it == f.status_text.end() ? "" : it->second}});
   }
   return {{"target", f.target},      {"ready", f.ready},           {"draining", f.draining},

@@ -30,7 +30,8 @@ struct PoolFigures {
 // "starting", "ready", "retiring".
 const char* state_name(cluster::PoolWorkerState s) noexcept;
 // {"target":..,"ready":..,"draining":..,"workers":[{"id","pid","slot","state","uptime_ms",
-// "restarts","rss_bytes","cpu_ms","status"}]}.
+// "restarts","rss_bytes","cpu_ms","connections" (open ones, null when unknown: a plain program),
+// "status"}]}.
 nlohmann::json status_json(const PoolFigures& f);
 // The Prometheus text format (version 0.0.4) of f: HELP and TYPE before each family.
 std::string prometheus_text(const PoolFigures& f);

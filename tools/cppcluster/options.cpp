@@ -59,8 +59,19 @@ HTTP ENDPOINT (--admin HOST:PORT)
             reloads and the last reload's duration, crash loop
   /status   the workers as JSON (id, pid, slot, state, uptime, restarts, RSS, CPU, status)
 
+CONTROL SOCKET (--control PATH)
+  A Unix stream socket, mode 0600 (only this user), serving the same HTTP endpoints as --admin
+  plus the actions of the commands below; removed on exit. A stale socket left by a killed
+  supervisor is replaced; one a live supervisor listens on is an error.
+    cppcluster status [--json]   the workers: id, pid, state, uptime, restarts, connections, RSS, CPU
+    cppcluster reload            a rolling reload, as SIGHUP
+    cppcluster scale N           N workers
+    cppcluster stop              a graceful stop, as SIGTERM
+  Each takes --control PATH (default: $CPPCLUSTER_CONTROL) and exits 1 with a message when no
+  supervisor listens there.
+
 EXIT STATUS
-  0  stopped by a signal
+  0  stopped by a signal or `cppcluster stop`
   1  a runtime failure: an address could not be bound, or the workers crash-looped
   2  a usage error: a bad option, address or value, or PROGRAM not found
 
@@ -72,6 +83,10 @@ EXAMPLES
       --ready notify --graceful-timeout 10s -- ./server --config prod.toml
   Reload after a deploy, and add a worker:
     kill -HUP $(pidof cppcluster); kill -TTIN $(pidof cppcluster)
+  The same through the control socket:
+    cppcluster run --control $XDG_RUNTIME_DIR/app.sock --listen tcp://127.0.0.1:8000 -- ./server &
+    export CPPCLUSTER_CONTROL=$XDG_RUNTIME_DIR/app.sock
+    cppcluster reload; cppcluster scale 5; cppcluster status
 )";
 
 std::string trim_sig(std::string_view s) {
@@ -190,14 +205,33 @@ Parsed parse_command_line(int argc, char** argv) {
                   "serve /healthz, /readyz, /metrics (Prometheus) and /status (JSON) over HTTP on "
                   "HOST:PORT, e.g. 127.0.0.1:9100")
       ->type_name("HOST:PORT");
+  run->add_option("--control", o.control,
+                  "serve the control socket (cppcluster status, reload, scale, stop) at PATH, mode 0600")
+      ->type_name("PATH");
   run->add_option("--min-ready", o.min_ready, "ready workers /readyz needs (default 1)")
       ->type_name("N")
       ->check(CLI::Range(1u, 4096u));
   run->allow_extras();
 
+  ControlOptions& c = out.control;
+  const auto control_command = [&](const char* name, const char* what) {
+    CLI::App* sub = app.add_subcommand(name, what);
+    sub->add_option("--control", c.control, "the supervisor's control socket (default: $CPPCLUSTER_CONTROL)")
+        ->type_name("PATH")
+        ->envname("CPPCLUSTER_CONTROL");
+    return sub;
+  };
+  CLI::App* status = control_command("status", "the workers of a running supervisor, as a table");
+  status->add_flag("--json", c.json, "the supervisor's /status JSON instead of the table");
+  CLI::App* reload = control_command("reload", "a rolling reload of a running supervisor (as SIGHUP)");
+  CLI::App* scale = control_command("scale", "set the number of workers of a running supervisor");
+  scale->add_option("N", c.workers, "workers")->required()->check(CLI::Range(1u, 4096u));
+  CLI::App* stop = control_command("stop", "a graceful stop of a running supervisor (as SIGTERM)");
+
   if (argc < 2) throw UsageError{"no command: cppcluster run [OPTIONS] -- PROGRAM [ARGS...]"};
-  if (argv[1][0] != '-' && std::string_view(argv[1]) != "run") {
-    throw UsageError{"unknown command '" + std::string(argv[1]) + "' (the commands: run)"};
+  if (const std::string_view cmd = argv[1];
+      cmd[0] != '-' && cmd != "run" && cmd != "status" && cmd != "reload" && cmd != "scale" && cmd != "stop") {
+    throw UsageError{"unknown command '" + std::string(argv[1]) + "' (the commands: run, status, reload, scale, stop)"};
   }
   // Everything after the first "--" is PROGRAM and its arguments, untouched by the parser.
   std::vector<std::string> args;
@@ -215,11 +249,20 @@ Parsed parse_command_line(int argc, char** argv) {
     app.parse(args);
   } catch (const CLI::CallForHelp&) {
     // The help of the subcommand that was named, else the top level's.
-    std::cout << (run->parsed() ? run->help() : app.help());
+    const CLI::App* named = app.get_subcommands().empty() ? &app : app.get_subcommands().front();
+    std::cout << named->help();
     out.command = Parsed::Command::help_shown;
     return out;
   } catch (const CLI::ParseError& e) {
     throw UsageError{e.what()};
+  }
+  for (auto [sub, cmd] : {std::pair{status, Parsed::Command::status}, std::pair{reload, Parsed::Command::reload},
+                          std::pair{scale, Parsed::Command::scale}, std::pair{stop, Parsed::Command::stop}}) {
+    if (!sub->parsed()) continue;
+    if (c.control.empty()) {
+      throw UsageError{std::string(sub->get_name()) + ": no control socket: pass --control PATH or set CPPCLUSTER_CONTROL"};
+    }
+    out.command = cmd;
   }
   if (run->parsed()) {
     out.command = Parsed::Command::run;

@@ -32,6 +32,15 @@ struct RunOptions {
   std::string admin_host;
   int admin_port = -1;
   unsigned min_ready = 1;
+  // --control PATH: the control socket (empty: none).
+  std::string control;
+};
+
+// What `cppcluster status|reload|scale|stop` were asked for.
+struct ControlOptions {
+  std::string control;  // --control PATH, or $CPPCLUSTER_CONTROL
+  bool json = false;    // status --json
+  unsigned workers = 0; // scale N
 };
 
 // A usage error: the message to print, exit code 2.
@@ -49,9 +58,10 @@ int parse_signal(std::string_view option, std::string_view text);
 
 // The outcome of parsing the whole command line.
 struct Parsed {
-  enum class Command { run, help_shown };
+  enum class Command { run, status, reload, scale, stop, help_shown };
   Command command = Command::help_shown;
   RunOptions run;
+  ControlOptions control;
 };
 
 // Parses argv (CLI11). Prints --help itself (Command::help_shown); throws UsageError for every

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <charconv>
 #include <climits>
 #include <csignal>
 #include <cstdlib>
@@ -66,13 +67,25 @@ class Supervisor {
     if (opt_.admin_port >= 0) {
       try {
         admin_ = std::make_unique<AdminServer>(opt_.admin_host, opt_.admin_port,
-                                               [this](std::string_view path) { return serve(path); });
+                                               [this](const HttpRequest& r) { return serve(r, Access::admin); });
       } catch (const std::system_error& e) {
         log_line(e.what());
         close_all(sockets_);
         return 1;
       }
       log_line("admin on " + admin_->url());
+    }
+    if (!opt_.control.empty()) {
+      try {
+        control_ = std::make_unique<AdminServer>(UnixPath{opt_.control},
+                                                 [this](const HttpRequest& r) { return serve(r, Access::control); });
+      } catch (const std::system_error& e) {
+        log_line(e.what());
+        admin_.reset();
+        close_all(sockets_);
+        return 1;
+      }
+      log_line("control socket on " + opt_.control);
     }
     pool_->start();
     log_line("started " + std::to_string(pool_->size()) + " workers of " + opt_.command.front() +
@@ -146,12 +159,7 @@ class Supervisor {
       stop(opt_.graceful_timeout, 1);
     });
 
-    signals_.push_back(cluster::on_signal(SIGHUP, [this](int) {
-      if (stopping_) return;
-      log_line("SIGHUP: reloading");
-      if (!pool_->reloading()) reload_started_ = std::chrono::steady_clock::now();
-      pool_->reload();
-    }));
+    signals_.push_back(cluster::on_signal(SIGHUP, [this](int) { reload("SIGHUP"); }));
     for (int sig : {SIGTERM, SIGINT}) {
       signals_.push_back(cluster::on_signal(sig, [this](int s) {
         if (stopping_) {
@@ -159,25 +167,36 @@ class Supervisor {
           stop(0ms, exit_code_);
           return;
         }
-        log_line(std::string(cluster::signal_name(s)) + ": stopping gracefully (at most " +
-                 std::to_string(opt_.graceful_timeout.count()) + " ms)");
-        stop(opt_.graceful_timeout, 0);
+        stop_gracefully(std::string(cluster::signal_name(s)));
       }));
     }
     signals_.push_back(cluster::on_signal(SIGQUIT, [this](int) {
       log_line("SIGQUIT: stopping now");
       stop(0ms, stopping_ ? exit_code_ : 0);
     }));
-    signals_.push_back(cluster::on_signal(SIGTTIN, [this](int) {
-      if (stopping_) return;
-      pool_->scale(pool_->size() + 1);
-      log_line("SIGTTIN: " + std::to_string(pool_->size()) + " workers");
-    }));
+    signals_.push_back(cluster::on_signal(SIGTTIN, [this](int) { scale("SIGTTIN", pool_->size() + 1); }));
     signals_.push_back(cluster::on_signal(SIGTTOU, [this](int) {
-      if (stopping_ || pool_->size() <= 1) return;
-      pool_->scale(pool_->size() - 1);
-      log_line("SIGTTOU: " + std::to_string(pool_->size()) + " workers");
+      if (pool_->size() > 1) scale("SIGTTOU", pool_->size() - 1);
     }));
+  }
+
+  // The actions of the signals and of the control socket; false when a stop has begun.
+  bool reload(const std::string& why) {
+    if (stopping_) return false;
+    log_line(why + ": reloading");
+    if (!pool_->reloading()) reload_started_ = std::chrono::steady_clock::now();
+    pool_->reload();
+    return true;
+  }
+  bool scale(const std::string& why, unsigned n) {
+    if (stopping_) return false;
+    pool_->scale(n);
+    log_line(why + ": " + std::to_string(pool_->size()) + " workers");
+    return true;
+  }
+  void stop_gracefully(const std::string& why) {
+    log_line(why + ": stopping gracefully (at most " + std::to_string(opt_.graceful_timeout.count()) + " ms)");
+    stop(opt_.graceful_timeout, 0);
   }
 
   void on_fork(cluster::Worker& w) {
@@ -273,7 +292,13 @@ class Supervisor {
     return f;
   }
 
-  HttpReply serve(std::string_view path) {
+  // Who asks: the HTTP endpoint (reads only) or the control socket (also the POST actions).
+  enum class Access { admin, control };
+
+  HttpReply serve(const HttpRequest& req, Access access) {
+    const std::string& path = req.path;
+    if (req.method == "POST" && access == Access::control) return act(req);
+    if (req.method != "GET") return {405, "text/plain; charset=utf-8", "only GET\n"};
     if (path == "/healthz") return {200, "text/plain; charset=utf-8", "ok\n"};
     if (path == "/readyz") {
       const unsigned ready = pool_->ready_count();
@@ -287,6 +312,33 @@ class Supervisor {
     if (path == "/metrics") return {200, "text/plain; version=0.0.4; charset=utf-8", prometheus_text(figures())};
     if (path == "/status") return {200, "application/json", status_json(figures()).dump() + "\n"};
     return {404, "text/plain; charset=utf-8", "not found\n"};
+  }
+
+  // POST /reload, /scale?workers=N, /stop on the control socket.
+  HttpReply act(const HttpRequest& req) {
+    const std::string text = "text/plain; charset=utf-8";
+    if (stopping_ && req.path != "/stop") return {409, text, "the supervisor is stopping\n"};
+    if (req.path == "/reload") {
+      reload("control socket");
+      return {200, text, "reloading " + std::to_string(pool_->size()) + " workers\n"};
+    }
+    if (req.path == "/scale") {
+      unsigned n = 0;
+      const std::string prefix = "workers=";
+      if (req.query.rfind(prefix, 0) == 0) {
+        const std::string v = req.query.substr(prefix.size());
+        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+        if (ec != std::errc{} || p != v.data() + v.size()) n = 0;
+      }
+      if (n < 1 || n > 4096) return {400, text, "scale: expected workers=N with N from 1 to 4096\n"};
+      scale("control socket", n);
+      return {200, text, std::to_string(n) + " workers\n"};
+    }
+    if (req.path == "/stop") {
+      if (!stopping_) stop_gracefully("control socket");
+      return {200, text, "stopping\n"};
+    }
+    return {404, text, "not found\n"};
   }
 
   void stop(std::chrono::milliseconds deadline, int code) {
@@ -309,6 +361,7 @@ class Supervisor {
     signals_.clear();
     workers_.clear();
     admin_.reset();
+    control_.reset();
     close_all(sockets_);
     if (!notify_dir_.empty()) {
       std::error_code ec;
@@ -321,7 +374,7 @@ class Supervisor {
   RunOptions opt_;
   std::vector<BoundSocket> sockets_;
   std::unique_ptr<cluster::Pool> pool_;
-  std::unique_ptr<AdminServer> admin_;
+  std::unique_ptr<AdminServer> admin_, control_;
   PoolFigures figures_;
   std::chrono::steady_clock::time_point reload_started_{};
   std::map<int, WorkerState> workers_;
