@@ -59,6 +59,13 @@ HTTP ENDPOINT (--admin HOST:PORT)
             reloads and the last reload's duration, crash loop
   /status   the workers as JSON (id, pid, slot, state, uptime, restarts, RSS, CPU, status)
 
+SYSTEMD
+  Started with NOTIFY_SOCKET (Type=notify), the supervisor sends READY=1 once --min-ready
+  workers are ready, RELOADING=1 with MONOTONIC_USEC during a reload then READY=1, STOPPING=1 on
+  stop, STATUS= with the pool's state, and WATCHDOG=1 every half WATCHDOG_USEC. Started with
+  LISTEN_FDS for its own pid (a .socket unit), it takes those sockets instead of binding --listen.
+  Example units: examples/systemd/.
+
 CONTROL SOCKET (--control PATH)
   A Unix stream socket, mode 0600 (only this user), serving the same HTTP endpoints as --admin
   plus the actions of the commands below; removed on exit. A stale socket left by a killed

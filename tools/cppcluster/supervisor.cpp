@@ -1,11 +1,13 @@
 #include "supervisor.hpp"
 
+#include "activation.hpp"
 #include "admin.hpp"
 #include "exec_shim.hpp"
 #include "listen.hpp"
 #include "logs.hpp"
 #include "metrics.hpp"
 #include "notify.hpp"
+#include "service_notify.hpp"
 
 #include "cluster/cluster.hpp"
 #include "cluster/pool.hpp"
@@ -13,6 +15,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <charconv>
 #include <climits>
 #include <csignal>
@@ -52,13 +55,23 @@ class Supervisor {
   explicit Supervisor(const RunOptions& o) : opt_(o) {}
 
   int run() {
-    try {
-      sockets_ = bind_all(opt_.listen, opt_.backlog);
-    } catch (const std::system_error& e) {
-      log_line(e.what());
-      return 1;
+    service_ = std::make_unique<ServiceNotifier>();
+    if (service_->watchdog_interval_ms() > 0) {
+      log_line("systemd watchdog: WATCHDOG=1 every " + std::to_string(service_->watchdog_interval_ms()) + " ms");
     }
-    for (const auto& s : sockets_) log_line("listening on " + s.address + " (" + s.spec.name + ")");
+    sockets_ = inherited_sockets();
+    if (!sockets_.empty()) {
+      if (!opt_.listen.empty()) log_line("--listen ignored: the sockets come from systemd (LISTEN_FDS)");
+      for (const auto& s : sockets_) log_line("listening on " + s.address + " (" + s.spec.name + ", from systemd)");
+    } else {
+      try {
+        sockets_ = bind_all(opt_.listen, opt_.backlog);
+      } catch (const std::system_error& e) {
+        log_line(e.what());
+        return 1;
+      }
+      for (const auto& s : sockets_) log_line("listening on " + s.address + " (" + s.spec.name + ")");
+    }
     if (opt_.ready.kind == ReadyMode::Kind::notify && !make_notify_dir()) {
       close_all(sockets_);
       return 1;
@@ -136,7 +149,10 @@ class Supervisor {
     cluster::on(cluster::ev::exit, [this](cluster::Worker& w, int code, std::string_view sig) {
       on_exit(w, code, sig);
     });
-    pool_->on(cluster::ev::ready, [](cluster::Worker& w) { log_line(worker_name(w) + " ready"); });
+    pool_->on(cluster::ev::ready, [this](cluster::Worker& w) {
+      log_line(worker_name(w) + " ready");
+      tell_service();
+    });
     pool_->on(cluster::ev::retiring, [this](cluster::Worker& w) {
       log_line(worker_name(w) + " retiring");
     });
@@ -153,6 +169,8 @@ class Supervisor {
       }
       log_line(ec ? "reload failed: a new worker did not get ready; the old workers keep serving"
                   : "reload done");
+      // Either way the pool serves again: systemd's reload ends (the STATUS says how it went).
+      if (service_ready_ && !stopping_) service_->ready(service_status() + (ec ? ", last reload failed" : ""));
     });
     pool_->on(cluster::ev::crash_loop, [this](const std::system_error& e) {
       log_line(std::string("crash loop: ") + e.what() + "; stopping");
@@ -185,6 +203,7 @@ class Supervisor {
     if (stopping_) return false;
     log_line(why + ": reloading");
     if (!pool_->reloading()) reload_started_ = std::chrono::steady_clock::now();
+    service_->reloading();
     pool_->reload();
     return true;
   }
@@ -276,6 +295,26 @@ class Supervisor {
     log_line(worker_name(w) + (sig.empty() ? " exited with code " + std::to_string(code)
                                            : " killed by " + std::string(sig)));
     workers_.erase(w.id());
+    tell_service();
+  }
+
+  // The pool's state in one line, for systemd's STATUS=.
+  std::string service_status() {
+    std::string s = std::to_string(pool_->ready_count()) + " of " + std::to_string(pool_->size()) + " workers ready";
+    if (pool_->reloading()) s += ", reloading";
+    if (stopping_) s += ", stopping";
+    return s;
+  }
+
+  // READY=1 to systemd once min(--min-ready, workers) workers are ready, then STATUS= updates.
+  void tell_service() {
+    if (!service_ || !service_->enabled() || !pool_) return;
+    if (!service_ready_ && !stopping_ && pool_->ready_count() >= std::min(opt_.min_ready, pool_->size())) {
+      service_ready_ = true;
+      service_->ready(service_status());
+    } else {
+      service_->status(service_status());
+    }
   }
 
   PoolFigures figures() {
@@ -344,6 +383,7 @@ class Supervisor {
   void stop(std::chrono::milliseconds deadline, int code) {
     const bool first = !stopping_;
     stopping_ = true;
+    if (first) service_->stopping();
     exit_code_ = code;
     if (!first) {
       pool_->stop(deadline);  // a shorter deadline replaces the running one
@@ -368,10 +408,13 @@ class Supervisor {
       std::filesystem::remove_all(notify_dir_, ec);
     }
     // The library may hold timers or handles of its own a while longer: end now.
+    service_->close();
     uv_stop(cluster::loop());
   }
 
   RunOptions opt_;
+  // First, so that it outlives everything whose callbacks may still report to it.
+  std::unique_ptr<ServiceNotifier> service_;
   std::vector<BoundSocket> sockets_;
   std::unique_ptr<cluster::Pool> pool_;
   std::unique_ptr<AdminServer> admin_, control_;
@@ -380,6 +423,7 @@ class Supervisor {
   std::map<int, WorkerState> workers_;
   std::vector<cluster::listener_id> signals_;
   std::string notify_dir_;
+  bool service_ready_ = false;
   bool stopping_ = false;
   int exit_code_ = 0;
 };
