@@ -158,7 +158,8 @@ TEST(SchedulerProcess, StickyKeepsClientsAndAFifthWorkerTakesAFifth) {
   std::vector<std::unique_ptr<net_test::ClientThreads>> clients;
   std::map<int, int> first, second, after;
   int listening = 0, port = 0, fifth = 0;
-  on(ev::listening, [&](Worker& w, const Address& a) {
+  // Removed with the test: it captures the test's locals.
+  scoped_listener<ClusterEmitter> on_listening(events(), on(ev::listening, [&](Worker& w, const Address& a) {
     port = a.port;
     if (++listening < 4) return;
     if (listening == 4) {
@@ -176,7 +177,7 @@ TEST(SchedulerProcess, StickyKeepsClientsAndAFifthWorkerTakesAFifth) {
       after = std::move(ids);
       cluster::disconnect();
     });
-  });
+  }));
   for (int i = 0; i < 4; ++i) fork_role("net_id_server");
   run_loop();
   ASSERT_EQ(first.size(), hosts.size());
@@ -202,12 +203,14 @@ TEST(SchedulerProcess, LeastConnectionsEvensOutLongConnections) {
   if (!net_test::use_policy(sched_rr)) GTEST_SKIP() << "the policy is frozen in this process";
   SchedulerScope scope(Scheduler::least_connections(), 0);
   std::map<int, std::vector<int>> held;  // worker id -> client descriptors held open
+  std::vector<int> ids;                   // the workers' ids, in fork order (not 1-4 after other tests)
   int listening = 0, port = 0;
   Poller poll;
   std::unique_ptr<net_test::ClientThreads> clients;
   std::map<int, int> final_open;
   std::map<int, ConnectionStats> stats;
-  on(ev::listening, [&](Worker&, const Address& a) {
+  // Removed with the test: it captures the test's locals.
+  scoped_listener<ClusterEmitter> on_listening(events(), on(ev::listening, [&](Worker&, const Address& a) {
     port = a.port;
     if (++listening < 4) return;
     // Phase 1 on a client thread: 16 connections, each kept open; the thread returns "fd:id".
@@ -222,14 +225,15 @@ TEST(SchedulerProcess, LeastConnectionsEvensOutLongConnections) {
     auto* c = clients.get();
     clients->start(open_jobs(16, port), 1, nullptr, [&, c, collect] {
       collect(c->results());
-      // Close every connection of workers 1 and 2, then wait for their reports to reach the primary.
-      for (int id : {1, 2}) {
+      // Close every connection of the first two workers, then wait for their reports to reach the
+      // primary.
+      for (int id : {ids[0], ids[1]}) {
         for (int fd : held[id]) ::close(fd);
         held[id].clear();
       }
       poll.every_5ms([&, collect] {
         const auto w = cluster::workers();
-        for (int id : {1, 2}) {
+        for (int id : {ids[0], ids[1]}) {
           auto it = w.find(id);
           if (it == w.end() || connection_stats(*it->second).open.value_or(1) != 0) return;  // not yet
         }
@@ -255,21 +259,21 @@ TEST(SchedulerProcess, LeastConnectionsEvensOutLongConnections) {
         });
       });
     });
-  });
-  for (int i = 0; i < 4; ++i) fork_role("sched_hold_server");
+  }));
+  for (int i = 0; i < 4; ++i) ids.push_back(fork_role("sched_hold_server")->id());
   run_loop();
-  EXPECT_EQ(final_open, (std::map<int, int>{{1, 8}, {2, 8}, {3, 8}, {4, 8}}));
+  EXPECT_EQ(final_open, (std::map<int, int>{{ids[0], 8}, {ids[1], 8}, {ids[2], 8}, {ids[3], 8}}));
   ASSERT_EQ(stats.size(), 4u);
   for (auto& [id, s] : stats) {
     ASSERT_TRUE(s.open.has_value()) << id;  // C++ workers report
     EXPECT_EQ(*s.open, 8u) << id;
     EXPECT_EQ(s.in_flight, 0u) << id;
-    EXPECT_EQ(s.handed_off, id <= 2 ? 12u : 8u) << id;
+    EXPECT_EQ(s.handed_off, id == ids[0] || id == ids[1] ? 12u : 8u) << id;
   }
 }
 
 // Verifies a connection in flight to the picked worker when it dies is served by another: the
-// scheduler always picks worker 1, which is stopped (SIGSTOP) so the connection waits unanswered
+// scheduler always picks the first candidate, which is stopped (SIGSTOP) so the connection waits unanswered
 // in its window, then killed.
 TEST(SchedulerProcess, PickedWorkerDyingMidHandOffIsServedByAnother) {
   if (!net_test::use_policy(sched_rr)) GTEST_SKIP() << "the policy is frozen in this process";
@@ -280,7 +284,8 @@ TEST(SchedulerProcess, PickedWorkerDyingMidHandOffIsServedByAnother) {
   ConnectionStats second_stats;
   std::unique_ptr<net_test::ClientThreads> clients;
   Poller poll;
-  on(ev::listening, [&](Worker&, const Address& a) {
+  // Removed with the test: it captures the test's locals.
+  scoped_listener<ClusterEmitter> on_listening(events(), on(ev::listening, [&](Worker&, const Address& a) {
     if (++listening < 2) return;
     if (!net_test::stop_worker(*first, second.get())) return;
     clients = std::make_unique<net_test::ClientThreads>();
@@ -295,7 +300,7 @@ TEST(SchedulerProcess, PickedWorkerDyingMidHandOffIsServedByAnother) {
       poll.stop();
       first->kill(SIGKILL);
     });
-  });
+  }));
   first = fork_role("net_id_server");
   second = fork_role("net_id_server");
   run_loop();
@@ -316,7 +321,8 @@ TEST(SchedulerProcess, NodeWorkersUnderLeastConnections) {
   std::map<std::string, int> by_worker;
   std::map<int, ConnectionStats> stats;
   std::unique_ptr<net_test::ClientThreads> clients;
-  on(ev::listening, [&](Worker&, const Address& a) {
+  // Removed with the test: it captures the test's locals.
+  scoped_listener<ClusterEmitter> on_listening(events(), on(ev::listening, [&](Worker&, const Address& a) {
     if (++listening != 2) return;
     std::vector<net_test::ClientThreads::Job> jobs;
     for (int i = 0; i < requests; ++i) {
@@ -334,7 +340,7 @@ TEST(SchedulerProcess, NodeWorkersUnderLeastConnections) {
       for (auto& [id, w] : cluster::workers()) stats[id] = connection_stats(*w);
       cluster::disconnect();
     });
-  });
+  }));
   fork({{"PORT", "0"}});
   fork({{"PORT", "0"}});
   run_loop();
