@@ -78,7 +78,7 @@ PoolOptions with_heartbeat(PoolOptions o, std::chrono::milliseconds interval, st
 // n pool_health_http workers recycled above 128 MiB, checked every `every`.
 PoolOptions recycling(unsigned n, std::chrono::milliseconds every) {
   auto o = pool_test::options(n, "pool_health_http");
-  o.max_rss_bytes = 128 * mib;
+  o.max_rss_bytes = 768 * mib;  // well above a fresh worker, also under AddressSanitizer
   o.health_interval = every;
   return o;
 }
@@ -222,7 +222,7 @@ TEST(PoolHealth, RssRecycleIsReadyThenRetireUnderLoad) {
     old_id = snap[0].id;
     client = std::make_unique<storm::Client>(port, "", "pid:", 8);
     client->start();
-    after(200, [&] { workers().at(old_id)->send({{"grow", 160 * mib}}); });
+    after(200, [&] { workers().at(old_id)->send({{"grow", 900 * mib}}); });
   });
   pool.on(ev::retiring, [&](Worker& w) {
     if (w.id() != old_id) return;
@@ -290,7 +290,7 @@ TEST(PoolHealth, RecycleDuringReloadReplacesEachSlotOnce) {
   });
   pool.on(ev::ready, [&](Worker&) {
     if (++ready != 2) return;
-    workers().at(pool.snapshot()[1].id)->send({{"grow", 160 * mib}});
+    workers().at(pool.snapshot()[1].id)->send({{"grow", 900 * mib}});
     pool.reload();
   });
   pool.on(ev::reload, [&](std::error_code ec) {
