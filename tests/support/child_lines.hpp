@@ -66,6 +66,10 @@ class Child {
         cv_.notify_all();
       }
       ::close(fd);
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!line.empty()) lines_.push_back(line);  // a last line without its newline
+      ended_ = true;
+      cv_.notify_all();
     });
   }
   ~Child() {
@@ -104,13 +108,18 @@ class Child {
     for (const auto& l : lines_) s += "  | " + l + "\n";
     return s;
   }
-  // Waits for the exit (at most timeout); its wait status, or -1 if it did not exit.
+  // Waits for the exit and the end of its output (at most timeout); its wait status, or -1 if it
+  // did not exit.
   int wait_exit(std::chrono::seconds timeout) {
     const auto end = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < end) {
       int status = 0;
       if (::waitpid(pid_, &status, WNOHANG) == pid_) {
         reaped_ = true;
+        // What it wrote before it exited is read before output() is asked for (a descendant
+        // still holding the pipe open can delay the end: not past the timeout).
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait_until(lock, end, [this] { return ended_; });
         return status;
       }
       std::this_thread::sleep_for(20ms);
@@ -125,6 +134,7 @@ class Child {
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::string> lines_;
+  bool ended_ = false;  // the reader saw the end of the output
 };
 
 }  // namespace child_lines
