@@ -138,21 +138,30 @@ check_hello_server_port_in_use
 
 # hello_server whose stdout reader goes away (| head -1): SIGPIPE is ignored, it still serves.
 check_hello_server_sigpipe() {
-  local log pid port served=""
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null)
-  if [ -z "$port" ]; then
-    echo "skip hello_server (stdout closed): no python3 to find a free port"
-    return
-  fi
+  local log pid port served="" attempt
   log=$(mktemp)
-  (PORT=$port WORKERS=1 "$bin/hello_server" 2>"$log" | head -1 >/dev/null) &
-  pid=$!
-  for _ in $(seq 1 100); do
-    if curl -s --max-time 10 "http://127.0.0.1:$port/" 2>/dev/null | grep -q '^hello world'; then
-      served=1
-      break
+  # A free port can be taken by another test's connection before the demo binds it: try another.
+  for attempt in 1 2 3 4 5; do
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null)
+    if [ -z "$port" ]; then
+      echo "skip hello_server (stdout closed): no python3 to find a free port"
+      rm -f "$log"
+      return
     fi
-    sleep 0.1
+    (PORT=$port WORKERS=1 "$bin/hello_server" 2>"$log" | head -1 >/dev/null) &
+    pid=$!
+    for _ in $(seq 1 100); do
+      if curl -s --max-time 10 "http://127.0.0.1:$port/" 2>/dev/null | grep -q '^hello world'; then
+        served=1
+        break
+      fi
+      grep -q EADDRINUSE "$log" && break
+      sleep 0.1
+    done
+    [ -n "$served" ] && break
+    grep -q EADDRINUSE "$log" || break
+    pkill -KILL -f "^$bin/hello_server" 2>/dev/null
+    wait "$pid" 2>/dev/null
   done
   if [ -n "$served" ]; then
     pass "hello_server (stdout closed: still serving)"
