@@ -131,6 +131,19 @@ int run() {
 
 uv_loop_s* loop() { return uv::loop(); }
 
+LoopBackend loop_backend() {
+  uv_loop_t* l = uv::loop();
+  return {uv_backend_fd(l), uv_backend_timeout(l), uv_loop_alive(l) != 0};
+}
+
+bool run_nowait() {
+  if (detail::role() == detail::Role::worker) child::setup_worker();
+  uv::set_loop_running(true);
+  const bool alive = uv_run(uv::loop(), UV_RUN_NOWAIT) != 0;
+  uv::set_loop_running(false);
+  return alive;
+}
+
 unsigned available_parallelism() { return uv_available_parallelism(); }
 
 void set_error_hook(ErrorHook hook) { error_hook() = std::move(hook); }

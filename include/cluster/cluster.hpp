@@ -90,6 +90,22 @@ std::shared_ptr<void> hold_servers();
 int run();
 // The process's libuv loop, for integrating other libuv code.
 uv_loop_s* loop();
+
+// What another event loop needs to run this process's loop inside it (cluster/asio.hpp does so
+// for Asio): fd becomes readable when the loop has I/O to handle (libuv's backend descriptor),
+// timeout_ms is how long it may wait for its next timer (0: it has work now, -1: only I/O can
+// wake it), alive says whether it still has anything to do (referenced handles or requests).
+struct LoopBackend {
+  int fd = -1;
+  int timeout_ms = -1;
+  bool alive = false;
+};
+// The loop's backend as above, read now; never fails.
+LoopBackend loop_backend();
+// Runs one pass of the loop without waiting for I/O (due timers, ready I/O, closes), as run()
+// does, and returns whether the loop is still alive. Never fails; must not be called from a
+// callback of the loop itself (libuv's loop is not re-entrant).
+bool run_nowait();
 // The number of CPUs this process may run on (os.availableParallelism()).
 unsigned available_parallelism();
 
