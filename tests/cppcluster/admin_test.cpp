@@ -4,6 +4,7 @@
 // TTIN/TTOU/QUIT signals.
 #include "http_get.hpp"
 #include "support/child_lines.hpp"
+#include "support/storm_client.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -22,6 +23,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 
 namespace {
 
@@ -173,6 +175,46 @@ TEST(CppclusterAdmin, TtinTtouScaleAndQuitStopsAtOnce) {
   ASSERT_TRUE(WIFEXITED(status)) << s.child->output();
   EXPECT_EQ(WEXITSTATUS(status), 0) << s.child->output();
   EXPECT_FALSE(s.child->wait_for("killed by SIGKILL", 2, 5s).empty()) << s.child->output();
+}
+
+// Verifies a Kubernetes pod deletion as the kubelet and a load balancer play it, under load (8
+// connections, a new one per request): SIGTERM turns /readyz 503 at once while /healthz stays
+// 200 and /metrics (strictly parsed) says draining; the balancer, probing /readyz, stops sending
+// once it fails; the workers kept serving through --shutdown-delay, so not one request of the
+// load failed; the supervisor exits 0 before the pod's grace period (35 s, as
+// examples/kubernetes/deployment.yaml).
+TEST(CppclusterAdmin, KubernetesTerminationUnderLoadLosesNoRequest) {
+  Supervisor s({"--listen", "tcp://127.0.0.1:0", "--admin", "127.0.0.1:0", "--workers", "2", "--min-ready", "2",
+                "--shutdown-delay", "5s", "--graceful-timeout", "20s"});
+  const int port = s.port_of("listening on tcp://127\\.0\\.0\\.1:(\\d+)");
+  const int admin = s.port_of("admin on http://127\\.0\\.0\\.1:(\\d+)");
+  ASSERT_GT(port, 0) << s.child->output();
+  ASSERT_GT(admin, 0) << s.child->output();
+  ASSERT_FALSE(s.child->wait_for("\\] serving pid=", 2).empty()) << s.child->output();
+  ASSERT_EQ(http_get(admin, "/readyz").first, 200) << s.child->output();
+
+  storm::Client load(port, "GET / HTTP/1.0\r\n\r\n", "listen_pid=", 8, 20s);
+  load.start();
+  for (int i = 0; i < 1000 && load.counts().total() < 50; ++i) std::this_thread::sleep_for(10ms);
+  const auto t0 = std::chrono::steady_clock::now();
+  ::kill(s.child->pid(), SIGTERM);
+  // The balancer probes until /readyz fails (at most 3000 probes), then sends nothing new.
+  int probes = 0;
+  while (http_get(admin, "/readyz").first == 200 && ++probes < 3000) std::this_thread::sleep_for(10ms);
+  load.stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s) << "/readyz still 200 long after SIGTERM";
+  EXPECT_EQ(http_get(admin, "/readyz").first, 503) << s.child->output();
+  EXPECT_EQ(http_get(admin, "/healthz").first, 200) << s.child->output();
+  auto m = parse_prometheus(http_get(admin, "/metrics").second);
+  EXPECT_EQ(m["cppcluster_draining"], 1);
+  const auto counts = load.counts();
+  EXPECT_EQ(counts.failed(), 0u) << counts.summary() << s.child->output();
+  EXPECT_GT(counts[storm::Outcome::ok], 50u) << counts.summary();
+  const int status = s.child->wait_exit(60s);
+  ASSERT_TRUE(WIFEXITED(status)) << s.child->output();
+  EXPECT_EQ(WEXITSTATUS(status), 0) << s.child->output();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 35s) << "past the pod's grace period";
+  EXPECT_FALSE(s.child->wait_for("SIGTERM: /readyz now 503; stopping gracefully in 5000 ms").empty()) << s.child->output();
 }
 
 }  // namespace

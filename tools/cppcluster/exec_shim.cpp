@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -17,7 +19,13 @@ namespace cppcluster {
 namespace {
 
 // Replaces this process with the program (same pid); returns only if the exec failed.
-[[noreturn]] void exec_program(char** command, int worker_id, const std::string& notify) {
+[[noreturn]] void exec_program(char** command, int worker_id, const std::string& notify,
+                               const std::map<int, int>& own_sockets) {
+  // --reuseport: the worker's own sockets take the places of the supervisor's placeholders.
+  for (const auto& [index, fd] : own_sockets) {
+    ::dup2(fd, 3 + index);
+    ::close(fd);
+  }
   // The library set the channel close-on-exec: it closes with the exec, which the supervisor
   // reads as "the program runs".
   ::setenv(shim_wire::env_worker_id, std::to_string(worker_id).c_str(), 1);
@@ -71,9 +79,20 @@ int exec_shim_main(int argc, char** argv) {
   char** command = argv + first;
   cluster::Worker& self = cluster::worker();
   const int id = self.id();
-  self.on(cluster::ev::message, [command, id](const cluster::Message& m) {
-    if (!m.is_object() || m.value("cmd", "") != shim_wire::go_cmd) return;
-    exec_program(command, id, m.value("notify", ""));
+  const char* count = std::getenv(shim_wire::env_fds);
+  const int fds = count ? std::atoi(count) : 0;
+  auto own_sockets = std::make_shared<std::map<int, int>>();
+  self.on(cluster::ev::message, [command, id, fds, own_sockets](const cluster::Message& m, cluster::Handle& h) {
+    if (!m.is_object()) return;
+    const std::string cmd = m.value("cmd", "");
+    if (cmd == shim_wire::socket_cmd && h) {
+      const int index = m.value("index", -1);
+      if (index < 0 || index >= fds) return;
+      if (auto old = own_sockets->find(index); old != own_sockets->end()) ::close(old->second);
+      (*own_sockets)[index] = h.release();
+    } else if (cmd == shim_wire::go_cmd) {
+      exec_program(command, id, m.value("notify", ""), *own_sockets);
+    }
   });
   // Retired before it started: the library ends the worker on its disconnect.
   cluster::run();

@@ -15,6 +15,9 @@ inline constexpr std::string_view exec_shim_command = "__exec";
 namespace shim_wire {
 // Supervisor -> shim, on the channel: {"cmd":"CPPCLUSTER_EXEC","notify":"/path or empty"}.
 inline constexpr const char* go_cmd = "CPPCLUSTER_EXEC";
+// Supervisor -> shim before the go-ahead, with --reuseport: {"cmd":"CPPCLUSTER_SOCKET","index":I}
+// carrying the worker's own socket for the I-th --listen address (it replaces fd 3+I).
+inline constexpr const char* socket_cmd = "CPPCLUSTER_SOCKET";
 // Set by the supervisor for every worker: how many sockets sit at fds 3.. and their names.
 inline constexpr const char* env_fds = "CPPCLUSTER_LISTEN_FDS";
 inline constexpr const char* env_fdnames = "CPPCLUSTER_LISTEN_FDNAMES";

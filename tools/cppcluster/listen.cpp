@@ -68,7 +68,7 @@ std::string format_inet(const sockaddr_storage& ss, const char* scheme) {
   return std::string(scheme) + "://" + host + ":" + std::to_string(port);
 }
 
-BoundSocket bind_inet(const ListenSpec& s, int backlog) {
+BoundSocket bind_inet(const ListenSpec& s, int backlog, Sharing sharing) {
   const bool stream = s.kind == ListenSpec::Kind::tcp;
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -89,11 +89,13 @@ BoundSocket bind_inet(const ListenSpec& s, int backlog) {
   }
   const int one = 1;
   if (stream) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  const bool placeholder = sharing == Sharing::reuseport;
+  if (placeholder) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   // [::] means IPv6 only, as systemd's BindIPv6Only=both is not what "tcp://[::]" says.
   if (res->ai_family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
   const int rc = ::bind(fd, res->ai_addr, res->ai_addrlen);
   ::freeaddrinfo(res);
-  if (rc != 0 || (stream && ::listen(fd, backlog) != 0)) {
+  if (rc != 0 || (stream && !placeholder && ::listen(fd, backlog) != 0)) {
     const int err = errno;
     ::close(fd);
     fail(err, s, std::strerror(err));
@@ -101,6 +103,23 @@ BoundSocket bind_inet(const ListenSpec& s, int backlog) {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  if (placeholder && !stream) {
+    // Connected, the placeholder gets no datagram but those from its own address and port (a
+    // worker's socket sending to itself); a wildcard address is reached on the loopback.
+    sockaddr_storage peer = ss;
+    if (peer.ss_family == AF_INET) {
+      auto& a = reinterpret_cast<sockaddr_in&>(peer);
+      if (a.sin_addr.s_addr == htonl(INADDR_ANY)) a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    } else {
+      auto& a = reinterpret_cast<sockaddr_in6&>(peer);
+      if (IN6_IS_ADDR_UNSPECIFIED(&a.sin6_addr)) a.sin6_addr = in6addr_loopback;
+    }
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&peer), len) != 0) {
+      const int err = errno;
+      ::close(fd);
+      fail(err, s, std::strerror(err));
+    }
+  }
   return {s, fd, format_inet(ss, stream ? "tcp" : "udp")};
 }
 
@@ -189,11 +208,14 @@ ListenSpec parse_listen(std::string_view arg) {
   return s;
 }
 
-std::vector<BoundSocket> bind_all(const std::vector<ListenSpec>& specs, int backlog) {
+std::vector<BoundSocket> bind_all(const std::vector<ListenSpec>& specs, int backlog, Sharing sharing) {
   std::vector<BoundSocket> out;
   try {
     for (const auto& s : specs) {
-      out.push_back(s.kind == ListenSpec::Kind::unix_stream ? bind_unix(s, backlog) : bind_inet(s, backlog));
+      if (s.kind == ListenSpec::Kind::unix_stream && sharing == Sharing::reuseport) {
+        fail(EINVAL, s, "a Unix socket cannot be shared with SO_REUSEPORT");
+      }
+      out.push_back(s.kind == ListenSpec::Kind::unix_stream ? bind_unix(s, backlog) : bind_inet(s, backlog, sharing));
     }
   } catch (...) {
     close_all(out);

@@ -31,11 +31,18 @@ struct BoundSocket {
   std::string address;  // "tcp://127.0.0.1:41234" with the port the kernel chose
 };
 
-// Binds (and for streams listens on, with backlog) every spec, in order. Throws
+// How the workers get a --listen address: all the supervisor's one socket, or (--reuseport) each
+// its own SO_REUSEPORT socket beside a placeholder the supervisor keeps bound.
+enum class Sharing { shared, reuseport };
+
+// Binds (and for streams listens on, with backlog) every spec, in order. With Sharing::reuseport
+// each socket is a placeholder that keeps the port: SO_REUSEPORT, a TCP one never listening (the
+// kernel spreads connections over listening sockets only), a UDP one connected to its own address
+// (the kernel skips connected sockets when it spreads datagrams); a Unix path is EINVAL. Throws
 // std::system_error naming the address on the first failure (EADDRINUSE, EACCES, a host that
 // does not resolve); the sockets bound before it are closed then. A Unix path left by a dead
 // process (nobody accepts on it) is replaced; one in use is EADDRINUSE.
-std::vector<BoundSocket> bind_all(const std::vector<ListenSpec>& specs, int backlog);
+std::vector<BoundSocket> bind_all(const std::vector<ListenSpec>& specs, int backlog, Sharing sharing = Sharing::shared);
 
 // Closes the sockets and removes the Unix socket files the supervisor created.
 void close_all(std::vector<BoundSocket>& sockets);

@@ -218,6 +218,16 @@ Parsed parse_command_line(int argc, char** argv) {
   run->add_option("--min-ready", o.min_ready, "ready workers /readyz needs (default 1)")
       ->type_name("N")
       ->check(CLI::Range(1u, 4096u));
+  run->add_flag("--reuseport", o.reuseport,
+                "give each worker its own SO_REUSEPORT socket on every tcp:// and udp:// address instead "
+                "of the supervisor's one (the kernel spreads connections; not for unix:)");
+  std::string shutdown_delay = "0";
+  run->add_option("--shutdown-delay", shutdown_delay,
+                  "on SIGTERM or SIGINT, /readyz turns 503 at once but the workers keep serving this long "
+                  "before the graceful stop (a load balancer's time to notice; Kubernetes' preStop sleep)")
+      ->type_name("DURATION");
+  run->add_flag("--subreaper", o.subreaper,
+                "adopt and reap orphaned descendants of the workers (always on as PID 1, in a container)");
   run->allow_extras();
 
   ControlOptions& c = out.control;
@@ -290,6 +300,7 @@ Parsed parse_command_line(int argc, char** argv) {
       o.ready = parse_ready(ready);
       o.ready_timeout = parse_duration("--ready-timeout", ready_timeout);
       o.graceful_timeout = parse_duration("--graceful-timeout", graceful);
+      o.shutdown_delay = parse_duration("--shutdown-delay", shutdown_delay);
       o.stop_signal = parse_signal("--stop-signal", stop_signal);
       if (!admin.empty()) {
         ListenSpec a;
@@ -305,6 +316,11 @@ Parsed parse_command_line(int argc, char** argv) {
       throw UsageError{e.what()};
     }
     if (o.ready_timeout.count() == 0) throw UsageError{"--ready-timeout: must be more than 0"};
+    for (const auto& l : o.listen) {
+      if (o.reuseport && l.kind == ListenSpec::Kind::unix_stream) {
+        throw UsageError{"--reuseport: --listen " + l.text + ": a Unix socket cannot be shared with SO_REUSEPORT (tcp:// and udp:// only)"};
+      }
+    }
     if (!executable_found(o.command.front())) {
       throw UsageError{"run: " + o.command.front() + ": no such executable" +
                        (o.command.front().find('/') == std::string::npos ? " in PATH" : "")};

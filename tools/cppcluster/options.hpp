@@ -34,6 +34,12 @@ struct RunOptions {
   unsigned min_ready = 1;
   // --control PATH: the control socket (empty: none).
   std::string control;
+  // --reuseport: each worker its own SO_REUSEPORT socket (reuseport.hpp).
+  bool reuseport = false;
+  // --subreaper (implied as PID 1): reap orphaned descendants (reaper.hpp).
+  bool subreaper = false;
+  // --shutdown-delay: on SIGTERM/INT, /readyz turns 503 at once but the drain begins this later.
+  std::chrono::milliseconds shutdown_delay{0};
 };
 
 // What `cppcluster status|reload|scale|stop` were asked for.

@@ -7,11 +7,14 @@
 #include "logs.hpp"
 #include "metrics.hpp"
 #include "notify.hpp"
+#include "reaper.hpp"
+#include "reuseport.hpp"
 #include "service_notify.hpp"
 
 #include "cluster/cluster.hpp"
 #include "cluster/pool.hpp"
 
+#include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -59,18 +62,23 @@ class Supervisor {
     if (service_->watchdog_interval_ms() > 0) {
       log_line("systemd watchdog: WATCHDOG=1 every " + std::to_string(service_->watchdog_interval_ms()) + " ms");
     }
+    if (want_subreaper(opt_.subreaper)) start_reaper();
     sockets_ = inherited_sockets();
     if (!sockets_.empty()) {
       if (!opt_.listen.empty()) log_line("--listen ignored: the sockets come from systemd (LISTEN_FDS)");
+      if (opt_.reuseport) log_line("--reuseport ignored: the workers share systemd's sockets");
       for (const auto& s : sockets_) log_line("listening on " + s.address + " (" + s.spec.name + ", from systemd)");
     } else {
       try {
-        sockets_ = bind_all(opt_.listen, opt_.backlog);
+        sockets_ = bind_all(opt_.listen, opt_.backlog, opt_.reuseport ? Sharing::reuseport : Sharing::shared);
+        if (opt_.reuseport) reuse_ = std::make_unique<ReuseportGroups>(sockets_, opt_.backlog);
       } catch (const std::system_error& e) {
         log_line(e.what());
         return 1;
       }
-      for (const auto& s : sockets_) log_line("listening on " + s.address + " (" + s.spec.name + ")");
+      for (const auto& s : sockets_) {
+        log_line("listening on " + s.address + " (" + s.spec.name + (reuse_ ? ", reuseport: a socket per worker" : "") + ")");
+      }
     }
     if (opt_.ready.kind == ReadyMode::Kind::notify && !make_notify_dir()) {
       close_all(sockets_);
@@ -108,6 +116,19 @@ class Supervisor {
   }
 
  private:
+  void start_reaper() {
+    try {
+      reaper_ = std::make_unique<Reaper>([](int pid, int status) {
+        log_line("reaped orphan pid " + std::to_string(pid) +
+                 (WIFSIGNALED(status) ? " (killed by " + std::string(cluster::signal_name(WTERMSIG(status))) + ")"
+                                      : " (exit code " + std::to_string(WEXITSTATUS(status)) + ")"));
+      });
+      log_line(::getpid() == 1 ? "PID 1: reaping orphaned processes" : "subreaper: reaping orphaned processes");
+    } catch (const std::system_error& e) {
+      log_line(std::string(e.what()) + "; orphans go to init");
+    }
+  }
+
   bool make_notify_dir() {
     std::string base = "/tmp";
     if (const char* t = std::getenv("TMPDIR"); t && *t && std::string(t).size() < 60) base = t;
@@ -142,7 +163,8 @@ class Supervisor {
     po.retire_deadline = opt_.graceful_timeout;
     po.reload_batch = opt_.reload_batch;
     // A plain program has no channel (it closed at exec): disconnect() alone does nothing to it.
-    po.retire_signal = opt_.stop_signal;
+    // With --reuseport the signal waits until the worker's sockets are drained (drain_then_stop).
+    po.retire_signal = reuse_ ? 0 : opt_.stop_signal;
     pool_ = std::make_unique<cluster::Pool>(po);
 
     cluster::on(cluster::ev::fork, [this](cluster::Worker& w) { on_fork(w); });
@@ -155,6 +177,7 @@ class Supervisor {
     });
     pool_->on(cluster::ev::retiring, [this](cluster::Worker& w) {
       log_line(worker_name(w) + " retiring");
+      if (reuse_) drain_then_stop(w);
     });
     pool_->on(cluster::ev::respawn_scheduled, [](int slot, std::chrono::milliseconds delay) {
       log_line("respawning slot " + std::to_string(slot) + " in " + std::to_string(delay.count()) + " ms");
@@ -214,6 +237,15 @@ class Supervisor {
     return true;
   }
   void stop_gracefully(const std::string& why) {
+    if (opt_.shutdown_delay.count() > 0 && !stopping_ && !not_ready_) {
+      // A load balancer (Kubernetes' endpoints) needs a moment to see /readyz fail: the workers
+      // keep serving meanwhile. The same signal again starts the drain at once.
+      not_ready_ = true;
+      log_line(why + ": /readyz now 503; stopping gracefully in " + std::to_string(opt_.shutdown_delay.count()) +
+               " ms (--shutdown-delay)");
+      shutdown_delay_ = cluster::set_timeout([this, why] { stop_gracefully(why); }, opt_.shutdown_delay);
+      return;
+    }
     log_line(why + ": stopping gracefully (at most " + std::to_string(opt_.graceful_timeout.count()) + " ms)");
     stop(opt_.graceful_timeout, 0);
   }
@@ -243,7 +275,37 @@ class Supervisor {
     }
     // The channel closes when the shim execs PROGRAM (close-on-exec): the program runs.
     w.on(cluster::ev::disconnect, [this, id] { on_running(id); });
+    if (reuse_ && !send_own_sockets(w)) return;
     w.send({{"cmd", shim_wire::go_cmd}, {"notify", notify_path}});
+  }
+
+  // --reuseport: the worker's own sockets, before the go-ahead; false (the worker killed) when
+  // they cannot be opened.
+  bool send_own_sockets(cluster::Worker& w) {
+    std::vector<int> fds;
+    try {
+      fds = reuse_->add(w.id());
+    } catch (const std::system_error& e) {
+      log_line(worker_name(w) + ": " + e.what());
+      w.kill(SIGKILL);
+      return false;
+    }
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+      const bool udp = sockets_[i].spec.kind == ListenSpec::Kind::udp;
+      w.send({{"cmd", shim_wire::socket_cmd}, {"index", i}},
+             cluster::Handle::borrow(fds[i], udp ? cluster::HandleType::dgram_native : cluster::HandleType::net_native));
+    }
+    return true;
+  }
+
+  // --reuseport: new connections kept off a retiring worker's sockets, then its stop signal
+  // once their queues are empty (what sits in a closing socket's queue would be reset).
+  void drain_then_stop(cluster::Worker& w) {
+    // Disconnected, it is no longer among cluster::workers(): held weakly instead.
+    std::weak_ptr<cluster::Worker> weak = w.shared_from_this();
+    reuse_->drain(w.id(), std::min<std::chrono::milliseconds>(opt_.graceful_timeout, 5s), [this, weak] {
+      if (auto w2 = weak.lock(); w2 && !w2->is_dead()) w2->kill(opt_.stop_signal);
+    });
   }
 
   template <class F>
@@ -291,6 +353,7 @@ class Supervisor {
       if (it->second.err) it->second.err->flush();
       it->second.ready_delay.cancel();
     }
+    if (reuse_) reuse_->remove(w.id());
     ++figures_.exits;
     log_line(worker_name(w) + (sig.empty() ? " exited with code " + std::to_string(code)
                                            : " killed by " + std::string(sig)));
@@ -325,7 +388,7 @@ class Supervisor {
     }
     f.target = pool_->size();
     f.ready = pool_->ready_count();
-    f.draining = stopping_;
+    f.draining = stopping_ || not_ready_;
     f.crash_looped = pool_->crash_looped();
     f.reloading = pool_->reloading();
     return f;
@@ -341,7 +404,7 @@ class Supervisor {
     if (path == "/healthz") return {200, "text/plain; charset=utf-8", "ok\n"};
     if (path == "/readyz") {
       const unsigned ready = pool_->ready_count();
-      if (stopping_) return {503, "text/plain; charset=utf-8", "draining\n"};
+      if (stopping_ || not_ready_) return {503, "text/plain; charset=utf-8", "draining\n"};
       if (ready < opt_.min_ready) {
         return {503, "text/plain; charset=utf-8",
                 std::to_string(ready) + " ready, " + std::to_string(opt_.min_ready) + " needed\n"};
@@ -382,6 +445,7 @@ class Supervisor {
 
   void stop(std::chrono::milliseconds deadline, int code) {
     const bool first = !stopping_;
+    shutdown_delay_.cancel();
     stopping_ = true;
     if (first) service_->stopping();
     exit_code_ = code;
@@ -402,6 +466,8 @@ class Supervisor {
     workers_.clear();
     admin_.reset();
     control_.reset();
+    reuse_.reset();
+    reaper_.reset();
     close_all(sockets_);
     if (!notify_dir_.empty()) {
       std::error_code ec;
@@ -416,6 +482,10 @@ class Supervisor {
   // First, so that it outlives everything whose callbacks may still report to it.
   std::unique_ptr<ServiceNotifier> service_;
   std::vector<BoundSocket> sockets_;
+  std::unique_ptr<ReuseportGroups> reuse_;  // --reuseport
+  std::unique_ptr<Reaper> reaper_;          // PID 1 or --subreaper
+  cluster::Timer shutdown_delay_;           // --shutdown-delay after SIGTERM
+  bool not_ready_ = false;                  // /readyz 503 during the shutdown delay
   std::unique_ptr<cluster::Pool> pool_;
   std::unique_ptr<AdminServer> admin_, control_;
   PoolFigures figures_;
