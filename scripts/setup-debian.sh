@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(make cmake ninja-build g++ pkg-config libuv1-dev nlohmann-json3-dev libgtest-dev
           libhttp-parser-dev nodejs wrk curl clang libfuzzer-14-dev libcli11-dev libtomlplusplus-dev
-          libboost-dev libasio-dev libcpp-httplib-dev)
+          doxygen libboost-dev libasio-dev libcpp-httplib-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

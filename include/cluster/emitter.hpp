@@ -1,4 +1,5 @@
-// Typed event emitters with Node's EventEmitter semantics.
+/// @file
+/// Typed event emitters with Node's EventEmitter semantics.
 #pragma once
 
 #include <cstddef>
@@ -12,11 +13,12 @@
 
 namespace cluster {
 
+/// Identifies a listener for off(); unique in the process.
 using listener_id = std::uint64_t;
 
 namespace detail {
 
-// Calls f with the longest prefix of args it accepts, so a listener may ignore trailing arguments.
+/// Calls f with the longest prefix of args it accepts, so a listener may ignore trailing arguments.
 template <class F, class Tuple, std::size_t... I>
 constexpr bool invocable_prefix(std::index_sequence<I...>) {
   return std::is_invocable_v<F&, std::tuple_element_t<I, Tuple>...>;
@@ -39,15 +41,16 @@ void call_prefix(F& f, Tuple& args, std::index_sequence<I...>) {
 
 }  // namespace detail
 
-// One event's listeners, called in registration order. A listener removed during an emit still
-// runs in that emit and one added during it waits for the next (Node's snapshot semantics); a
-// once-listener is removed before it runs.
+/// One event's listeners, called in registration order. A listener removed during an emit still
+/// runs in that emit and one added during it waits for the next (Node's snapshot semantics); a
+/// once-listener is removed before it runs.
 template <class... Args>
 class Signal {
  public:
+  /// A listener as stored (called with every argument).
   using Fn = std::function<void(Args...)>;
 
-  // Adds fn; it may take any prefix of Args.
+  /// Adds fn; it may take any prefix of Args.
   template <class F>
   void add(listener_id id, F&& fn, bool once) {
     using Tuple = std::tuple<Args&...>;
@@ -62,7 +65,7 @@ class Signal {
     writable().push_back(std::move(entry));
   }
 
-  // Removes the listener with this id; false if it is not here.
+  /// Removes the listener with this id; false if it is not here.
   bool remove(listener_id id) {
     if (!entries_) return false;
     for (std::size_t i = 0; i < entries_->size(); ++i) {
@@ -75,7 +78,7 @@ class Signal {
     return false;
   }
 
-  // Calls every listener registered when the emit starts.
+  /// Calls every listener registered when the emit starts.
   void emit(Args... args) {
     if (!entries_ || entries_->empty()) return;
     // The list is copy-on-write: holding it here makes any add/remove during the emit copy it,
@@ -91,7 +94,9 @@ class Signal {
     }
   }
 
+  /// The number of listeners.
   std::size_t size() const noexcept { return entries_ ? entries_->size() : 0; }
+  /// Removes every listener.
   void clear() noexcept { entries_.reset(); }
 
  private:
@@ -115,11 +120,11 @@ class Signal {
   std::shared_ptr<List> entries_;
 };
 
-// Declares that Tag's listeners are called with Args.
+/// Declares that Tag's listeners are called with Args.
 template <class Tag, class... Args>
 struct Event {
-  using tag = Tag;
-  using signal_type = Signal<Args...>;
+  using tag = Tag;                      ///< the event's tag type
+  using signal_type = Signal<Args...>;  ///< its listener list
 };
 
 namespace detail {
@@ -137,39 +142,39 @@ struct index_of<Tag, I> {
 };
 }  // namespace detail
 
-// An object that emits the Events it declares: on/once/off as Node's on/once/removeListener.
+/// An object that emits the Events it declares: on/once/off as Node's on/once/removeListener.
 template <class... Events>
 class Emitter {
  public:
-  // Adds a listener for tag's event; returns the id off() takes.
+  /// Adds a listener for tag's event; returns the id off() takes.
   template <class Tag, class F>
   listener_id on(Tag, F&& fn) {
     listener_id id = next_id();
     signal<Tag>().add(id, std::forward<F>(fn), false);
     return id;
   }
-  // Adds a listener that runs at most once.
+  /// Adds a listener that runs at most once.
   template <class Tag, class F>
   listener_id once(Tag, F&& fn) {
     listener_id id = next_id();
     signal<Tag>().add(id, std::forward<F>(fn), true);
     return id;
   }
-  // Removes a listener; false if no event of this emitter has it.
+  /// Removes a listener; false if no event of this emitter has it.
   bool off(listener_id id) {
     return std::apply([id](auto&... s) { return (s.remove(id) || ...); }, signals_);
   }
-  // How many listeners tag's event has.
+  /// How many listeners tag's event has.
   template <class Tag>
   std::size_t listener_count(Tag) const {
     return std::get<index<Tag>()>(signals_).size();
   }
-  // Removes every listener of every event.
+  /// Removes every listener of every event.
   void remove_all_listeners() {
     std::apply([](auto&... s) { (s.clear(), ...); }, signals_);
   }
 
-  // Calls tag's listeners with args (used by the library; public so composition stays simple).
+  /// Calls tag's listeners with args (used by the library; public so composition stays simple).
   template <class Tag, class... A>
   void emit(Tag, A&&... args) {
     signal<Tag>().emit(std::forward<A>(args)...);
@@ -193,13 +198,16 @@ class Emitter {
   std::tuple<typename Events::signal_type...> signals_;
 };
 
-// Removes a listener when it goes out of scope.
+/// Removes a listener when it goes out of scope.
 template <class E>
 class scoped_listener {
  public:
   scoped_listener() = default;
+  /// Removes listener id from emitter when this goes out of scope.
   scoped_listener(E& emitter, listener_id id) : emitter_(&emitter), id_(id) {}
+  /// Takes over o's listener; o then removes nothing.
   scoped_listener(scoped_listener&& o) noexcept : emitter_(o.emitter_), id_(o.id_) { o.emitter_ = nullptr; }
+  /// Removes the listener held here, then takes over o's.
   scoped_listener& operator=(scoped_listener&& o) noexcept {
     if (this != &o) {
       reset();
@@ -210,6 +218,7 @@ class scoped_listener {
     return *this;
   }
   ~scoped_listener() { reset(); }
+  /// Removes the listener now (once; later calls do nothing).
   void reset() {
     if (emitter_) emitter_->off(id_);
     emitter_ = nullptr;
