@@ -1,6 +1,6 @@
-// The seed's request-counting example: workers serve HTTP on port 8000 (PORT overrides) and send
-// {cmd: 'notifyRequest'} to the primary for every request; the primary prints the total every
-// second. WORKERS overrides the number of workers; Ctrl-C or SIGTERM stops cleanly.
+// The request-counting example of Node's cluster documentation: workers serve HTTP on port
+// 8000 (PORT overrides) and send {cmd: 'notifyRequest'} to the primary for every request; the
+// primary prints the total every second. WORKERS overrides the number of workers; Ctrl-C or SIGTERM stops cleanly.
 #include <cluster/cluster.hpp>
 #include <cluster/net.hpp>
 

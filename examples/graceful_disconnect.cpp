@@ -1,8 +1,8 @@
-// The seed's worker.disconnect() example: the primary asks the worker to shut down, disconnects
-// it, and kills it if it has not disconnected within 2 seconds. The worker's server has a
-// connection that never ends by itself (the primary opens it); on 'shutdown' the worker ends it,
-// so the disconnect completes. IGNORE_SHUTDOWN=1 makes the worker ignore the request, to show the
-// timeout. PORT chooses the port (default: any free port).
+// The worker.disconnect() example of Node's cluster documentation: the primary asks the worker
+// to shut down, disconnects it, and kills it if it has not disconnected within 2 seconds. The
+// worker's server has a connection that never ends by itself (the primary opens it); on
+// 'shutdown' the worker ends it, so the disconnect completes. IGNORE_SHUTDOWN=1 makes the worker
+// ignore the request, to show the timeout. PORT chooses the port (default: any free port).
 #include <cluster/cluster.hpp>
 #include <cluster/net.hpp>
 

@@ -1,6 +1,6 @@
-// The seed's first example, on a cluster::Pool: the primary keeps one worker per CPU (WORKERS
-// overrides) serving HTTP on the same port (8000, or PORT), answering "hello world" with the id
-// of the worker that served. Signals to the primary:
+// The first example of Node's cluster documentation, on a cluster::Pool: the primary keeps one
+// worker per CPU (WORKERS overrides) serving HTTP on the same port (8000, or PORT), answering
+// "hello world" with the id of the worker that served. Signals to the primary:
 //   SIGHUP           rolling reload: new workers (new ids in X-Worker-Id) replace the old ones,
 //                    one at a time, each old one retiring only once its replacement listens
 //   SIGTERM, Ctrl-C  graceful stop: workers finish what they have (idle keep-alive connections
@@ -8,6 +8,9 @@
 //                    A second Ctrl-C kills them at once.
 //   SIGTTIN/SIGTTOU  one worker more / less
 // RECYCLE_AFTER=n replaces a worker (its successor ready first) after n connections.
+// A worker online but not listening after LISTEN_WARN_MS (default 10000; 0: off) gets a warning
+// on stderr naming its id and pid (the pool kills it at its 30 s ready timeout). WARMUP_MS makes
+// each worker wait that long before it listens, as one loading a cache would.
 // A worker that dies is respawned (with backoff); if workers keep dying before any listens (the
 // port is taken, say), the pool's crash-loop stop ends the demo with status 1.
 #include <cluster/cluster.hpp>
@@ -112,6 +115,7 @@ void run_primary() {
       if (!r.killed.empty()) std::printf("Primary %d: %zu worker(s) killed at the deadline\n", pid(), r.killed.size());
     });
   });
+  example::warn_unless_listening(std::chrono::milliseconds(env_int("LISTEN_WARN_MS", 10000)));
   pool.start();
 }
 
@@ -131,7 +135,12 @@ void run_worker() {
   // Retiring (reload, scale down, stop): keep-alive connections would hold the disconnect. Each
   // is closed after its next response, or after 200 ms without a request.
   cluster::worker().on(cluster::ev::retiring, [] { http_lite::drain(*server); });
-  server->listen(env_int("PORT", 8000));
+  const int port = env_int("PORT", 8000);
+  if (const int warmup = env_int("WARMUP_MS", 0); warmup > 0) {
+    cluster::set_timeout([port] { server->listen(port); }, std::chrono::milliseconds(warmup));
+  } else {
+    server->listen(port);
+  }
   std::printf("Worker %d started\n", pid());
   std::fflush(stdout);
 }
