@@ -226,6 +226,13 @@ Parsed parse_command_line(int argc, char** argv) {
                   "on SIGTERM or SIGINT, /readyz turns 503 at once but the workers keep serving this long "
                   "before the graceful stop (a load balancer's time to notice; Kubernetes' preStop sleep)")
       ->type_name("DURATION");
+  std::string mode = "exec";
+  run->add_option("--mode", mode,
+                  "exec (default): PROGRAM gets the --listen sockets by LISTEN_FDS; cluster: PROGRAM links "
+                  "cppcluster or is Node using cluster, and joins as a real cluster worker whose listen() "
+                  "the supervisor serves (round robin)")
+      ->type_name("MODE")
+      ->check(CLI::IsMember({"exec", "cluster"}));
   run->add_flag("--subreaper", o.subreaper,
                 "adopt and reap orphaned descendants of the workers (always on as PID 1, in a container)");
   run->allow_extras();
@@ -316,6 +323,14 @@ Parsed parse_command_line(int argc, char** argv) {
       throw UsageError{e.what()};
     }
     if (o.ready_timeout.count() == 0) throw UsageError{"--ready-timeout: must be more than 0"};
+    o.mode = mode == "cluster" ? WorkerMode::cluster : WorkerMode::exec;
+    if (o.mode == WorkerMode::cluster && !o.listen.empty()) {
+      throw UsageError{"--mode cluster: the workers' own listen() calls choose the addresses (the supervisor binds "
+                       "each at the first worker's request, as Node's primary does); --listen is for --mode exec"};
+    }
+    if (o.mode == WorkerMode::cluster && ready != "port") {
+      throw UsageError{"--mode cluster: a worker is ready once it listens; --ready is for --mode exec"};
+    }
     for (const auto& l : o.listen) {
       if (o.reuseport && l.kind == ListenSpec::Kind::unix_stream) {
         throw UsageError{"--reuseport: --listen " + l.text + ": a Unix socket cannot be shared with SO_REUSEPORT (tcp:// and udp:// only)"};

@@ -17,6 +17,10 @@ struct ReadyMode {
   std::chrono::milliseconds delay{0};  // Kind::delay
 };
 
+// How PROGRAM runs: exec'd with systemd's sockets (any program), or as a real cluster worker
+// (a program linking the library, or Node using cluster: cluster_mode.hpp).
+enum class WorkerMode { exec, cluster };
+
 // Everything `cppcluster run` was asked for.
 struct RunOptions {
   std::vector<ListenSpec> listen;
@@ -38,6 +42,8 @@ struct RunOptions {
   bool reuseport = false;
   // --subreaper (implied as PID 1): reap orphaned descendants (reaper.hpp).
   bool subreaper = false;
+  // --mode exec|cluster.
+  WorkerMode mode = WorkerMode::exec;
   // --shutdown-delay: on SIGTERM/INT, /readyz turns 503 at once but the drain begins this later.
   std::chrono::milliseconds shutdown_delay{0};
 };

@@ -2,6 +2,7 @@
 
 #include "activation.hpp"
 #include "admin.hpp"
+#include "cluster_mode.hpp"
 #include "exec_shim.hpp"
 #include "listen.hpp"
 #include "logs.hpp"
@@ -142,6 +143,7 @@ class Supervisor {
   }
 
   void setup() {
+    if (opt_.mode == WorkerMode::cluster) set_cluster_mode_policy(opt_);
     std::vector<cluster::Stdio> stdio{cluster::Stdio::ignore(), cluster::Stdio::pipe(), cluster::Stdio::pipe()};
     std::string names;
     for (const auto& s : sockets_) {
@@ -165,6 +167,7 @@ class Supervisor {
     // A plain program has no channel (it closed at exec): disconnect() alone does nothing to it.
     // With --reuseport the signal waits until the worker's sockets are drained (drain_then_stop).
     po.retire_signal = reuse_ ? 0 : opt_.stop_signal;
+    if (opt_.mode == WorkerMode::cluster) setup_cluster_mode(opt_, po);
     pool_ = std::make_unique<cluster::Pool>(po);
 
     cluster::on(cluster::ev::fork, [this](cluster::Worker& w) { on_fork(w); });
@@ -262,6 +265,7 @@ class Supervisor {
     if (auto* s = w.process().stderr_stream()) {
       s->on(cluster::ev::data, [this, id](std::string_view d) { with(id, [&](WorkerState& ws) { ws.err->feed(d); }); });
     }
+    if (opt_.mode == WorkerMode::cluster) return;  // no exec shim: ready once it listens
     std::string notify_path;
     if (opt_.ready.kind == ReadyMode::Kind::notify) {
       try {
