@@ -91,6 +91,7 @@ int control_main(Parsed::Command cmd, const ControlOptions& o) {
     case Parsed::Command::reload: target = "/reload", name = "reload"; break;
     case Parsed::Command::scale: target = "/scale?workers=" + std::to_string(o.workers), name = "scale"; break;
     case Parsed::Command::stop: target = "/stop", name = "stop"; break;
+    case Parsed::Command::upgrade: target = "/upgrade", name = "upgrade"; break;
     default: return 2;
   }
   auto [code, body] = request(o.control, method, target);

@@ -49,6 +49,8 @@ SIGNALS
   QUIT      immediate stop (SIGKILL to every worker); exit 0
   TTIN      one worker more
   TTOU      one worker less (never under 1)
+  USR2      upgrade in place: execve() of the binary at the path cppcluster was started from,
+            same pid, sockets kept; new workers start, the old ones retire once those are ready
 
 HTTP ENDPOINT (--admin HOST:PORT)
   /healthz  200 while the supervisor runs
@@ -74,6 +76,7 @@ CONTROL SOCKET (--control PATH)
     cppcluster reload            a rolling reload, as SIGHUP
     cppcluster scale N           N workers
     cppcluster stop              a graceful stop, as SIGTERM
+    cppcluster upgrade           an upgrade in place, as SIGUSR2
   Each takes --control PATH (default: $CPPCLUSTER_CONTROL) and exits 1 with a message when no
   supervisor listens there.
 
@@ -251,11 +254,13 @@ Parsed parse_command_line(int argc, char** argv) {
   CLI::App* scale = control_command("scale", "set the number of workers of a running supervisor");
   scale->add_option("N", c.workers, "workers")->required()->check(CLI::Range(1u, 4096u));
   CLI::App* stop = control_command("stop", "a graceful stop of a running supervisor (as SIGTERM)");
+  CLI::App* upgrade = control_command("upgrade", "re-execute a running supervisor's binary in place, same pid (as SIGUSR2)");
 
   if (argc < 2) throw UsageError{"no command: cppcluster run [OPTIONS] -- PROGRAM [ARGS...]"};
   if (const std::string_view cmd = argv[1];
-      cmd[0] != '-' && cmd != "run" && cmd != "status" && cmd != "reload" && cmd != "scale" && cmd != "stop") {
-    throw UsageError{"unknown command '" + std::string(argv[1]) + "' (the commands: run, status, reload, scale, stop)"};
+      cmd[0] != '-' && cmd != "run" && cmd != "status" && cmd != "reload" && cmd != "scale" && cmd != "stop" &&
+      cmd != "upgrade") {
+    throw UsageError{"unknown command '" + std::string(argv[1]) + "' (the commands: run, status, reload, scale, stop, upgrade)"};
   }
   // Everything after the first "--" is PROGRAM and its arguments, untouched by the parser.
   std::vector<std::string> args;
@@ -281,7 +286,8 @@ Parsed parse_command_line(int argc, char** argv) {
     throw UsageError{e.what()};
   }
   for (auto [sub, cmd] : {std::pair{status, Parsed::Command::status}, std::pair{reload, Parsed::Command::reload},
-                          std::pair{scale, Parsed::Command::scale}, std::pair{stop, Parsed::Command::stop}}) {
+                          std::pair{scale, Parsed::Command::scale}, std::pair{stop, Parsed::Command::stop},
+                          std::pair{upgrade, Parsed::Command::upgrade}}) {
     if (!sub->parsed()) continue;
     if (c.control.empty()) {
       throw UsageError{std::string(sub->get_name()) + ": no control socket: pass --control PATH or set CPPCLUSTER_CONTROL"};

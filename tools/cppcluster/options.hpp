@@ -70,7 +70,7 @@ int parse_signal(std::string_view option, std::string_view text);
 
 // The outcome of parsing the whole command line.
 struct Parsed {
-  enum class Command { run, status, reload, scale, stop, help_shown };
+  enum class Command { run, status, reload, scale, stop, upgrade, help_shown };
   Command command = Command::help_shown;
   RunOptions run;
   ControlOptions control;

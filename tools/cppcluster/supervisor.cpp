@@ -9,6 +9,7 @@
 #include "metrics.hpp"
 #include "notify.hpp"
 #include "reaper.hpp"
+#include "reexec.hpp"
 #include "reuseport.hpp"
 #include "service_notify.hpp"
 
@@ -25,6 +26,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <map>
 #include <memory>
 #include <string>
@@ -59,13 +61,20 @@ class Supervisor {
   explicit Supervisor(const RunOptions& o) : opt_(o) {}
 
   int run() {
+    // Before a deploy can replace the binary, and before systemd's variables leave the environment.
+    started_exe();
+    started_env();
+    pipes_ = std::make_unique<WorkerPipes>();
     service_ = std::make_unique<ServiceNotifier>();
     if (service_->watchdog_interval_ms() > 0) {
       log_line("systemd watchdog: WATCHDOG=1 every " + std::to_string(service_->watchdog_interval_ms()) + " ms");
     }
     if (want_subreaper(opt_.subreaper)) start_reaper();
-    sockets_ = inherited_sockets();
-    if (!sockets_.empty()) {
+    upgrade_from_ = take_reexec_state();
+    sockets_ = upgrade_from_ ? upgrade_from_->sockets : inherited_sockets();
+    if (upgrade_from_) {
+      resume_sockets();
+    } else if (!sockets_.empty()) {
       if (!opt_.listen.empty()) log_line("--listen ignored: the sockets come from systemd (LISTEN_FDS)");
       if (opt_.reuseport) log_line("--reuseport ignored: the workers share systemd's sockets");
       for (const auto& s : sockets_) log_line("listening on " + s.address + " (" + s.spec.name + ", from systemd)");
@@ -86,6 +95,7 @@ class Supervisor {
       return 1;
     }
     setup();
+    if (upgrade_from_) adopt_previous_workers();
     if (opt_.admin_port >= 0) {
       try {
         admin_ = std::make_unique<AdminServer>(opt_.admin_host, opt_.admin_port,
@@ -117,6 +127,96 @@ class Supervisor {
   }
 
  private:
+  // After a re-exec: the previous image's sockets (and with --reuseport its groups' members, its
+  // workers under -pid) are this image's.
+  void resume_sockets() {
+    log_line("re-executed in place (pid " + std::to_string(::getpid()) + "): " + std::to_string(sockets_.size()) +
+             " sockets and " + std::to_string(upgrade_from_->workers.size()) + " workers of the previous image");
+    if (opt_.reuseport) {
+      reuse_ = std::make_unique<ReuseportGroups>(sockets_, opt_.backlog);
+      std::vector<std::vector<std::pair<int, int>>> groups;
+      for (const auto& g : upgrade_from_->groups) {
+        auto& members = groups.emplace_back();
+        for (const auto& m : g) members.emplace_back(m.fd, -m.pid);
+      }
+      reuse_->adopt(groups);
+    }
+    for (const auto& s : sockets_) log_line("listening on " + s.address + " (" + s.spec.name + ", kept across the re-exec)");
+  }
+
+  // After a re-exec: the previous image's workers serve until this image's are all ready.
+  void adopt_previous_workers() {
+    previous_ = std::make_unique<PreviousWorkers>(upgrade_from_->workers, [this](const InheritedWorker& w, int status) {
+      log_line("previous worker " + std::to_string(w.id) + " (pid " + std::to_string(w.pid) + ")" +
+               (WIFSIGNALED(status) ? " killed by " + std::string(cluster::signal_name(WTERMSIG(status)))
+                                    : " exited with code " + std::to_string(WEXITSTATUS(status))));
+      if (reuse_) reuse_->remove(-w.pid);
+      if (previous_ && !previous_->any_alive()) {
+        log_line("upgrade done: the previous workers are gone");
+        if (!upgrade_from_->stale_dir.empty()) {
+          std::error_code ec;
+          std::filesystem::remove_all(upgrade_from_->stale_dir, ec);
+        }
+      }
+    });
+    if (reaper_) reaper_->skip([this](int pid) { return previous_ && previous_->owns(pid); });
+  }
+
+  // After a re-exec, once this image's workers are all ready: the previous ones are retired
+  // (with --reuseport each drained first, as a reload does).
+  void retire_previous_workers() {
+    if (!previous_ || !previous_->serving() || pool_->ready_count() < pool_->size()) return;
+    log_line("the new workers are ready: retiring the " + std::to_string(previous_->serving()) + " previous ones");
+    if (reuse_) {
+      for (const auto& w : upgrade_from_->workers) {
+        const int pid = w.pid;
+        reuse_->drain(-pid, std::min<std::chrono::milliseconds>(opt_.graceful_timeout, 5s), [this, pid] {
+          if (previous_ && previous_->owns(pid)) ::kill(pid, opt_.stop_signal);
+        });
+      }
+      previous_->retire(0, opt_.graceful_timeout);
+    } else {
+      previous_->retire(opt_.stop_signal, opt_.graceful_timeout);
+    }
+  }
+
+  // Why an upgrade cannot start now ("" when it can).
+  std::string upgrade_refusal() {
+    if (stopping_ || not_ready_) return "the supervisor is stopping";
+    if (opt_.mode == WorkerMode::cluster) return "not in --mode cluster (the workers' channels would close)";
+    if (pool_->reloading()) return "a reload is running";
+    if (previous_ && previous_->any_alive()) return "the previous upgrade has not retired its workers yet";
+    return {};
+  }
+
+  // SIGUSR2 or POST /upgrade: execve() of the binary in place, handing over sockets and workers.
+  void upgrade(const std::string& why) {
+    if (const std::string no = upgrade_refusal(); !no.empty()) {
+      log_line(why + ": no upgrade: " + no);
+      return;
+    }
+    log_line(why + ": re-executing " + started_exe() + " in place (pid " + std::to_string(::getpid()) + ")");
+    ReexecState st;
+    st.sockets = sockets_;
+    st.workers = pipes_->live();
+    st.env = started_env();
+    st.stale_dir = notify_dir_;
+    if (reuse_) {
+      for (const auto& g : reuse_->members()) {
+        auto& members = st.groups.emplace_back();
+        for (const auto& [fd, id] : g) {
+          int pid = 0;
+          for (const auto& w : st.workers) pid = w.id == id ? w.pid : pid;
+          if (id == 0 || pid > 0) members.push_back({fd, pid});
+        }
+      }
+    }
+    service_->reloading();
+    const std::error_code ec = reexec(st);
+    log_line("re-exec of " + started_exe() + " failed: " + ec.message() + "; this image keeps running");
+    if (service_ready_) service_->ready(service_status() + ", upgrade failed");
+  }
+
   void start_reaper() {
     try {
       reaper_ = std::make_unique<Reaper>([](int pid, int status) {
@@ -176,6 +276,7 @@ class Supervisor {
     });
     pool_->on(cluster::ev::ready, [this](cluster::Worker& w) {
       log_line(worker_name(w) + " ready");
+      retire_previous_workers();
       tell_service();
     });
     pool_->on(cluster::ev::retiring, [this](cluster::Worker& w) {
@@ -219,6 +320,7 @@ class Supervisor {
       stop(0ms, stopping_ ? exit_code_ : 0);
     }));
     signals_.push_back(cluster::on_signal(SIGTTIN, [this](int) { scale("SIGTTIN", pool_->size() + 1); }));
+    signals_.push_back(cluster::on_signal(SIGUSR2, [this](int) { upgrade("SIGUSR2"); }));
     signals_.push_back(cluster::on_signal(SIGTTOU, [this](int) {
       if (pool_->size() > 1) scale("SIGTTOU", pool_->size() - 1);
     }));
@@ -407,7 +509,8 @@ class Supervisor {
     if (req.method != "GET") return {405, "text/plain; charset=utf-8", "only GET\n"};
     if (path == "/healthz") return {200, "text/plain; charset=utf-8", "ok\n"};
     if (path == "/readyz") {
-      const unsigned ready = pool_->ready_count();
+      // After a re-exec the previous image's workers serve until this image's are ready.
+      const unsigned ready = pool_->ready_count() + (previous_ ? previous_->serving() : 0u);
       if (stopping_ || not_ready_) return {503, "text/plain; charset=utf-8", "draining\n"};
       if (ready < opt_.min_ready) {
         return {503, "text/plain; charset=utf-8",
@@ -440,6 +543,12 @@ class Supervisor {
       scale("control socket", n);
       return {200, text, std::to_string(n) + " workers\n"};
     }
+    if (req.path == "/upgrade") {
+      if (const std::string no = upgrade_refusal(); !no.empty()) return {409, text, "no upgrade: " + no + "\n"};
+      // After this answer is written.
+      upgrade_timer_ = cluster::set_timeout([this] { upgrade("control socket"); }, 100ms);
+      return {200, text, "re-executing " + started_exe() + " in place (pid " + std::to_string(::getpid()) + ")\n"};
+    }
     if (req.path == "/stop") {
       if (!stopping_) stop_gracefully("control socket");
       return {200, text, "stopping\n"};
@@ -450,6 +559,8 @@ class Supervisor {
   void stop(std::chrono::milliseconds deadline, int code) {
     const bool first = !stopping_;
     shutdown_delay_.cancel();
+    upgrade_timer_.cancel();
+    if (first && previous_ && previous_->any_alive()) previous_->retire(opt_.stop_signal, deadline);
     stopping_ = true;
     if (first) service_->stopping();
     exit_code_ = code;
@@ -470,6 +581,8 @@ class Supervisor {
     workers_.clear();
     admin_.reset();
     control_.reset();
+    previous_.reset();
+    pipes_.reset();
     reuse_.reset();
     reaper_.reset();
     close_all(sockets_);
@@ -489,6 +602,10 @@ class Supervisor {
   std::unique_ptr<ReuseportGroups> reuse_;  // --reuseport
   std::unique_ptr<Reaper> reaper_;          // PID 1 or --subreaper
   cluster::Timer shutdown_delay_;           // --shutdown-delay after SIGTERM
+  std::unique_ptr<WorkerPipes> pipes_;      // what a re-exec hands over
+  std::optional<ReexecState> upgrade_from_; // set when this image was re-executed
+  std::unique_ptr<PreviousWorkers> previous_;
+  cluster::Timer upgrade_timer_;
   bool not_ready_ = false;                  // /readyz 503 during the shutdown delay
   std::unique_ptr<cluster::Pool> pool_;
   std::unique_ptr<AdminServer> admin_, control_;

@@ -1,0 +1,143 @@
+// Process tests of the supervisor's upgrade in place (SIGUSR2, `cppcluster upgrade`): it execve()s
+// the binary found at the path it was started from (here a copy in a temp dir, replaced by a new
+// file before the upgrade), keeps its pid and sockets, starts new workers and retires the old ones
+// once those are ready, under continuous load, without one failed request.
+#include "http_get.hpp"
+#include "run_helpers.hpp"
+#include "support/child_lines.hpp"
+#include "support/storm_client.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using namespace std::chrono_literals;
+using child_lines::Child;
+using cppcluster_test::alive;
+using cppcluster_test::ready_pids;
+
+ino_t inode_of(const std::string& path) {
+  struct stat sb {};
+  return ::stat(path.c_str(), &sb) == 0 ? sb.st_ino : 0;
+}
+
+// Copies the cppcluster binary to path through a new file renamed over it (a deploy's way): a
+// new inode at the same path.
+void install_binary(const std::string& path) {
+  std::filesystem::copy_file(CPPCLUSTER_BIN, path + ".new", std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::permissions(path + ".new", std::filesystem::perms::owner_all);
+  std::filesystem::rename(path + ".new", path);
+}
+
+struct TempDir {
+  TempDir() {
+    std::string t = (std::filesystem::temp_directory_path() / "cppcluster-up-XXXXXX").string();
+    path = ::mkdtemp(t.data()) ? t : std::string();
+  }
+  ~TempDir() {
+    std::error_code ec;
+    if (!path.empty()) std::filesystem::remove_all(path, ec);
+  }
+  std::string path;
+};
+
+// Upgrades a supervisor of `options` twice under load (SIGUSR2, then `cppcluster upgrade` on the
+// control socket), each time checking: same pid, the binary now running is the file at the path
+// (replaced before the first upgrade), new workers answer, the old ones are gone (reaped), the
+// control socket answers; then the load's count: zero failed.
+void upgrade_under_load(std::vector<std::string> options, int workers) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path.empty());
+  const std::string bin = dir.path + "/cppcluster";
+  const std::string control = dir.path + "/control.sock";
+  install_binary(bin);
+  std::vector<std::string> args{"run", "--listen", "tcp://127.0.0.1:0", "--workers", std::to_string(workers),
+                                "--control", control};
+  args.insert(args.end(), options.begin(), options.end());
+  args.insert(args.end(), {"--", PYTHON3, TEST_SERVER});
+  Child sup(bin, {}, args);
+  auto listening = sup.wait_for("listening on tcp://127\\.0\\.0\\.1:(\\d+)");
+  ASSERT_FALSE(listening.empty()) << sup.output();
+  const int port = std::stoi(listening[1]);
+  auto generation = ready_pids(sup, workers);
+  ASSERT_EQ(generation.size(), static_cast<std::size_t>(workers)) << sup.output();
+  ASSERT_FALSE(sup.wait_for("\\] serving pid=", workers).empty()) << sup.output();
+
+  storm::Client client(port, "GET / HTTP/1.0\r\n\r\n", "listen_pid=", 16, 20s);
+  client.start();
+  for (int i = 0; i < 500 && client.counts().total() < 100; ++i) std::this_thread::sleep_for(10ms);
+
+  install_binary(bin);  // the deploy: a new file at the path
+  const ino_t deployed = inode_of(bin);
+  std::size_t served = static_cast<std::size_t>(workers);
+  for (int round = 1; round <= 2; ++round) {
+    if (round == 1) {
+      ::kill(sup.pid(), SIGUSR2);
+    } else {
+      Child up(CPPCLUSTER_BIN, {}, {"upgrade", "--control", control});
+      EXPECT_FALSE(up.wait_for("re-executing .* in place \\(pid " + std::to_string(sup.pid()) + "\\)", 1, 30s).empty())
+          << up.output();
+      const int st = up.wait_exit(30s);
+      EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << st << up.output();
+    }
+    ASSERT_FALSE(sup.wait_for("re-executed in place \\(pid " + std::to_string(sup.pid()) + "\\)", round).empty())
+        << sup.output();
+    ASSERT_FALSE(sup.wait_for("upgrade done: the previous workers are gone", round).empty()) << sup.output();
+    EXPECT_EQ(inode_of("/proc/" + std::to_string(sup.pid()) + "/exe"), deployed) << "not the deployed binary";
+    const auto next = ready_pids(sup, workers, served + 1);
+    served += static_cast<std::size_t>(workers);
+    ASSERT_EQ(next.size(), static_cast<std::size_t>(workers)) << sup.output();
+    for (int pid : generation) {
+      EXPECT_FALSE(sup.wait_for("previous worker \\d+ \\(pid " + std::to_string(pid) + "\\) exited with code 0").empty())
+          << pid << sup.output();
+      EXPECT_FALSE(alive(pid)) << pid << " outlived the upgrade";
+      EXPECT_EQ(next.count(pid), 0u);
+    }
+    for (int i = 0; i < 12; ++i) {
+      std::smatch m;
+      const std::string body = cppcluster_test::http_get(port, "/").second;
+      ASSERT_TRUE(std::regex_search(body, m, std::regex("pid=(\\d+)"))) << body << sup.output();
+      EXPECT_EQ(next.count(std::stoi(m[1])), 1u) << "answered by " << m[1];
+    }
+    Child status(CPPCLUSTER_BIN, {}, {"status", "--json", "--control", control});
+    const auto line = status.wait_for("^\\{.*\\}$", 1, 30s);
+    ASSERT_FALSE(line.empty()) << status.output() << sup.output();
+    const auto j = nlohmann::json::parse(line[0]);
+    EXPECT_EQ(j["workers"].size(), static_cast<std::size_t>(workers)) << line[0];
+    status.wait_exit(30s);
+    generation = next;
+    const auto before = client.counts().total();
+    for (int i = 0; i < 500 && client.counts().total() < before + 100; ++i) std::this_thread::sleep_for(10ms);
+  }
+  client.stop();
+  const auto counts = client.counts();
+  EXPECT_EQ(counts.failed(), 0u) << counts.summary() << sup.output();
+  EXPECT_GT(counts[storm::Outcome::ok], 300u) << counts.summary();
+  ::kill(sup.pid(), SIGTERM);
+  const int status = sup.wait_exit(60s);
+  ASSERT_TRUE(WIFEXITED(status)) << status << sup.output();
+  EXPECT_EQ(WEXITSTATUS(status), 0) << sup.output();
+}
+
+// Verifies the upgrade in place with the workers sharing the supervisor's socket.
+TEST(CppclusterUpgrade, ReexecUnderLoadSharedSocket) { upgrade_under_load({}, 2); }
+
+// Verifies the upgrade in place with --reuseport: the groups' members cross the exec, and each
+// old worker is drained before its SIGTERM.
+TEST(CppclusterUpgrade, ReexecUnderLoadReuseport) { upgrade_under_load({"--reuseport"}, 2); }
+
+}  // namespace
