@@ -8,9 +8,9 @@ runs=${RUNS:-5}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 # FIGURES (default all): a comma-separated subset of ipc, fork, http, sched, fair, udpfair, storm,
-# hostile, reload.
+# hostile, reload, cli.
 # OUT (default bench/RESULTS.md): where the report goes.
-figures=${FIGURES:-ipc,fork,http,sched,fair,udpfair,storm,hostile,reload}
+figures=${FIGURES:-ipc,fork,http,sched,fair,udpfair,storm,hostile,reload,cli}
 want() { [[ ",$figures," == *",$1,"* ]]; }
 runs_of() { if want "$1"; then echo "$2"; else echo 0; fi; }  # runs_of <figure> <n>: n, or 0 if not wanted
 
@@ -122,6 +122,18 @@ if want reload && [[ -x $build/examples/hello_server ]]; then
     run "reload-rolling-4w" "$build/bench/reload_bench" cppcluster "$build/examples/hello_server"
     run "reload-rolling-4w" env MODE=rolling "$build/bench/reload_bench" node node "$here/node/reload_server.js"
     run "reload-all-at-once-4w" env MODE=all "$build/bench/reload_bench" node node "$here/node/reload_server.js"
+  done
+fi
+
+# The cppcluster command's cost (cli_bench.sh, cppcluster only): a plain server alone, under a
+# 2-process pre-fork, under `cppcluster run` (shared socket, --reuseport), a new connection per
+# request; and the supervisor's RSS and idle CPU with 8 workers.
+if want cli && [[ -x $build/bin/cppcluster && -x $build/bench/plain_server ]]; then
+  for ((i = 1; i <= heavy_runs; i++)); do
+    for setup in alone prefork2 shared reuseport; do
+      run "cli-$setup" "$here/cli_bench.sh" "$build" "$setup"
+    done
+    run "cli-supervisor" "$here/cli_bench.sh" "$build" supervisor
   done
 fi
 
