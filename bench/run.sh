@@ -8,9 +8,9 @@ runs=${RUNS:-5}
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 # FIGURES (default all): a comma-separated subset of ipc, fork, http, sched, fair, udpfair, storm,
-# hostile, reload, cli.
+# hostile, reload, frameworks, cli.
 # OUT (default bench/RESULTS.md): where the report goes.
-figures=${FIGURES:-ipc,fork,http,sched,fair,udpfair,storm,hostile,reload,cli}
+figures=${FIGURES:-ipc,fork,http,sched,fair,udpfair,storm,hostile,reload,frameworks,cli}
 want() { [[ ",$figures," == *",$1,"* ]]; }
 runs_of() { if want "$1"; then echo "$2"; else echo 0; fi; }  # runs_of <figure> <n>: n, or 0 if not wanted
 
@@ -122,6 +122,27 @@ if want reload && [[ -x $build/examples/hello_server ]]; then
     run "reload-rolling-4w" "$build/bench/reload_bench" cppcluster "$build/examples/hello_server"
     run "reload-rolling-4w" env MODE=rolling "$build/bench/reload_bench" node node "$here/node/reload_server.js"
     run "reload-all-at-once-4w" env MODE=all "$build/bench/reload_bench" node node "$here/node/reload_server.js"
+  done
+fi
+
+# HTTP frameworks (examples/asio): Beast and cpp-httplib alone in one process beside the same
+# server as 2 cluster workers (Beast by round robin through cluster/asio.hpp and under
+# sched_reuseport, cpp-httplib with its own SO_REUSEPORT sockets), keep-alive and a new
+# connection per request; cppcluster only (no Node twin).
+if want frameworks; then
+  for ((i = 1; i <= heavy_runs; i++)); do
+    for framework in beast httplib; do
+      if [[ ! -x $build/examples/asio/${framework}_server ]]; then
+        echo "run.sh: examples/asio/${framework}_server not built: its figure is skipped" >&2
+        continue
+      fi
+      for mode in keepalive close; do
+        for setup in alone cluster reuseport; do
+          [[ $framework == httplib && $setup == reuseport ]] && continue  # it binds its own
+          run "$framework-$mode-$setup" "$here/framework_bench.sh" "$build" "$framework" "$setup" "$mode"
+        done
+      done
+    done
   done
 fi
 
