@@ -256,7 +256,10 @@ bool PreviousWorkers::owns(int pid) const {
 void PreviousWorkers::reap() {
   for (std::size_t i = 0; i < alive_.size();) {
     int status = 0;
-    if (::waitpid(alive_[i].pid, &status, WNOHANG) == alive_[i].pid) {
+    const pid_t r = ::waitpid(alive_[i].pid, &status, WNOHANG);
+    // ECHILD: already reaped (the subreaper's first sweep, before it was told to skip them).
+    if (r < 0 && errno == ECHILD) status = -1;
+    if (r == alive_[i].pid || status == -1) {
       const InheritedWorker w = alive_[i];
       alive_.erase(alive_.begin() + static_cast<std::ptrdiff_t>(i));
       if (alive_.empty()) kill_timer_.cancel();

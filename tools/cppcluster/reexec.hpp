@@ -91,7 +91,7 @@ std::optional<ReexecState> take_reexec_state();
 // "[wID PID] " prefix, their exits reaped by pid (never waitpid(-1): libuv waits for its own).
 class PreviousWorkers {
  public:
-  // on_exit(worker, wait status) is told of each exit.
+  // on_exit(worker, wait status) is told of each exit (status -1: reaped elsewhere, unknown).
   PreviousWorkers(std::vector<InheritedWorker> workers, std::function<void(const InheritedWorker&, int)> on_exit);
   PreviousWorkers(const PreviousWorkers&) = delete;
   PreviousWorkers& operator=(const PreviousWorkers&) = delete;

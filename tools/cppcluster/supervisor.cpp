@@ -148,8 +148,9 @@ class Supervisor {
   void adopt_previous_workers() {
     previous_ = std::make_unique<PreviousWorkers>(upgrade_from_->workers, [this](const InheritedWorker& w, int status) {
       log_line("previous worker " + std::to_string(w.id) + " (pid " + std::to_string(w.pid) + ")" +
-               (WIFSIGNALED(status) ? " killed by " + std::string(cluster::signal_name(WTERMSIG(status)))
-                                    : " exited with code " + std::to_string(WEXITSTATUS(status))));
+               (status == -1 ? std::string(" exited")
+                : WIFSIGNALED(status) ? " killed by " + std::string(cluster::signal_name(WTERMSIG(status)))
+                                      : " exited with code " + std::to_string(WEXITSTATUS(status))));
       if (reuse_) reuse_->remove(-w.pid);
       if (previous_ && !previous_->any_alive()) {
         log_line("upgrade done: the previous workers are gone");
