@@ -1,6 +1,6 @@
-// Unit tests of the cppcluster command's parsers: listen addresses and the log line splitter.
+// Unit tests of the cppcluster command's parsers: listen addresses (the log line splitter:
+// log_test.cpp).
 #include "listen.hpp"
-#include "logs.hpp"
 
 #include <gtest/gtest.h>
 
@@ -71,25 +71,6 @@ TEST(ListenAddress, BindsPortZeroAndRefusesATakenPort) {
     EXPECT_NE(std::string(e.what()).find("cannot listen on " + addr), std::string::npos) << e.what();
   }
   cppcluster::close_all(first);
-}
-
-// Verifies that complete lines are written with the prefix, each at once, and a partial line
-// waits for its end.
-TEST(LinePrefixer, PrefixesCompleteLinesOnly) {
-  int p[2];
-  ASSERT_EQ(::pipe(p), 0);
-  {
-    cppcluster::LinePrefixer lp(p[1], "[w1 42] ");
-    lp.feed("one\ntw");
-    lp.feed("o\r\nthr");
-    lp.flush();
-  }
-  ::close(p[1]);
-  std::string got;
-  char buf[256];
-  for (ssize_t n; (n = ::read(p[0], buf, sizeof buf)) > 0;) got.append(buf, static_cast<std::size_t>(n));
-  ::close(p[0]);
-  EXPECT_EQ(got, "[w1 42] one\n[w1 42] two\n[w1 42] thr\n");
 }
 
 }  // namespace

@@ -53,6 +53,13 @@ namespace {
     std::_Exit(1);
   }
   if (!notify.empty()) ::setenv("NOTIFY_SOCKET", notify.c_str(), 1);
+  // --watchdog: systemd's pair, WATCHDOG_PID naming this process (known only after the fork).
+  const char* watchdog = std::getenv(shim_wire::env_watchdog_usec);
+  if (!notify.empty() && watchdog && std::atoll(watchdog) > 0) {
+    ::setenv("WATCHDOG_USEC", watchdog, 1);
+    ::setenv("WATCHDOG_PID", std::to_string(::getpid()).c_str(), 1);
+  }
+  ::unsetenv(shim_wire::env_watchdog_usec);
   // The program starts as if forked by a plain shell: default SIGPIPE (the library ignores it,
   // and an ignored signal stays ignored across exec), nothing blocked.
   std::signal(SIGPIPE, SIG_DFL);

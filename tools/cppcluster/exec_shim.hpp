@@ -23,6 +23,8 @@ inline constexpr const char* env_fds = "CPPCLUSTER_LISTEN_FDS";
 inline constexpr const char* env_fdnames = "CPPCLUSTER_LISTEN_FDNAMES";
 // The supervisor's pid: the shim execs only while its parent is still that process.
 inline constexpr const char* env_supervisor_pid = "CPPCLUSTER_SUPERVISOR_PID";
+// --watchdog: the interval in microseconds, given to the program as WATCHDOG_USEC.
+inline constexpr const char* env_watchdog_usec = "CPPCLUSTER_WATCHDOG_USEC";
 // The worker's id (the program sees it as CPPCLUSTER_WORKER_ID).
 inline constexpr const char* env_worker_id = "CPPCLUSTER_WORKER_ID";
 }  // namespace shim_wire

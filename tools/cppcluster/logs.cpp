@@ -1,5 +1,7 @@
 #include "logs.hpp"
 
+#include "log_sink.hpp"
+
 #include <poll.h>
 #include <unistd.h>
 
@@ -25,35 +27,26 @@ bool write_all(int fd, std::string_view data) {
   return true;
 }
 
-void log_line(std::string_view text) {
-  std::string s = "cppcluster: ";
-  s.append(text);
-  s += '\n';
-  write_all(2, s);
-}
+void log_line(std::string_view text) { LogSink::instance().supervisor_line(text); }
 
-std::string LinePrefixer::prefixed(std::string_view prefix, std::string_view line) {
-  std::string s;
-  s.reserve(prefix.size() + line.size() + 1);
-  s.append(prefix);
-  s.append(line);
-  s += '\n';
-  return s;
-}
-
-void LinePrefixer::emit(std::string_view line) {
+void LineSplitter::emit(std::string_view line) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  write_all(fd_, prefixed(prefix_, line));
+  while (line.size() > max_line) {
+    emit_(line.substr(0, max_line));
+    line.remove_prefix(max_line);
+  }
+  emit_(line);
 }
 
-void LinePrefixer::feed(std::string_view bytes) {
+void LineSplitter::feed(std::string_view bytes) {
   while (!bytes.empty()) {
     const auto nl = bytes.find('\n');
     if (nl == std::string_view::npos) {
       pending_.append(bytes);
-      while (pending_.size() >= max_line) {
-        emit(std::string_view(pending_).substr(0, max_line));
-        pending_.erase(0, max_line);
+      if (pending_.size() >= max_line) {
+        const std::size_t whole = pending_.size() / max_line * max_line;
+        for (std::size_t at = 0; at < whole; at += max_line) emit_(std::string_view(pending_).substr(at, max_line));
+        pending_.erase(0, whole);
       }
       return;
     }
@@ -68,7 +61,7 @@ void LinePrefixer::feed(std::string_view bytes) {
   }
 }
 
-void LinePrefixer::flush() {
+void LineSplitter::flush() {
   if (pending_.empty()) return;
   emit(pending_);
   pending_.clear();

@@ -33,6 +33,33 @@ struct NotifySocket::Poll {
   Callback cb;
 };
 
+// Reads and hands on up to max datagrams waiting on p's socket.
+void NotifySocket::drain(Poll* p, int max) {
+  for (int i = 0; i < max && p->cb; ++i) {
+    char buf[4096];
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 16)];
+    iovec iov{buf, sizeof buf};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    const ssize_t n = ::recvmsg(p->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0) break;
+    // Descriptors sent along (FDSTORE=1) are not kept: close them.
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (std::size_t k = 0; k < count; ++k) {
+        int sent;
+        std::memcpy(&sent, CMSG_DATA(c) + k * sizeof(int), sizeof sent);
+        ::close(sent);
+      }
+    }
+    p->cb(parse_notify(std::string_view(buf, static_cast<std::size_t>(n))));
+  }
+}
+
 NotifySocket::NotifySocket(std::string path, Callback cb) : path_(std::move(path)) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -53,32 +80,12 @@ NotifySocket::NotifySocket(std::string path, Callback cb) : path_(std::move(path
   uv_poll_init(cluster::loop(), &poll_->handle, fd);
   poll_->handle.data = poll_;
   uv_poll_start(&poll_->handle, UV_READABLE, [](uv_poll_t* h, int status, int) {
-    auto* p = static_cast<Poll*>(h->data);
-    if (status < 0) return;
-    for (int i = 0; i < 64; ++i) {  // a bounded drain; the poll fires again for the rest
-      char buf[4096];
-      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 16)];
-      iovec iov{buf, sizeof buf};
-      msghdr msg{};
-      msg.msg_iov = &iov;
-      msg.msg_iovlen = 1;
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof control;
-      const ssize_t n = ::recvmsg(p->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-      if (n < 0) break;
-      // Descriptors sent along (FDSTORE=1) are not kept: close them.
-      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (std::size_t k = 0; k < count; ++k) {
-          int sent;
-          std::memcpy(&sent, CMSG_DATA(c) + k * sizeof(int), sizeof sent);
-          ::close(sent);
-        }
-      }
-      if (p->cb) p->cb(parse_notify(std::string_view(buf, static_cast<std::size_t>(n))));
-    }
+    if (status >= 0) drain(static_cast<Poll*>(h->data), 64);  // bounded: the poll fires again for the rest
   });
+}
+
+void NotifySocket::read_pending() {
+  if (poll_) drain(poll_, 1024);
 }
 
 NotifySocket::~NotifySocket() {

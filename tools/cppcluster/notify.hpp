@@ -27,9 +27,13 @@ class NotifySocket {
   ~NotifySocket();
   // The path to put in NOTIFY_SOCKET.
   const std::string& path() const noexcept { return path_; }
+  // Reads the datagrams already waiting, now, calling the callback for each (the watchdog asks
+  // before it judges: pings may wait unread while the loop was busy). Never fails.
+  void read_pending();
 
  private:
   struct Poll;
+  static void drain(Poll* p, int max);
   std::string path_;
   Poll* poll_ = nullptr;  // freed by its close callback
 };

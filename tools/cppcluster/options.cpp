@@ -1,5 +1,7 @@
 #include "options.hpp"
 
+#include "config_file.hpp"
+
 #include "cluster/child_process.hpp"
 
 #include <CLI/CLI.hpp>
@@ -41,6 +43,15 @@ READINESS (--ready)
   retires an old worker only once its replacement is ready, so a replacement that never gets
   ready stops the reload and the old workers keep serving.
 
+WATCHDOG (--watchdog DURATION, with --ready notify)
+  Each worker's program gets WATCHDOG_USEC (DURATION) and WATCHDOG_PID (its own pid), as systemd
+  gives them to a service with WatchdogSec= (sd_watchdog_enabled() says yes). Once ready, a worker
+  must send WATCHDOG=1 at least once every DURATION (every half of it is usual). A worker silent
+  that long, or one that sends WATCHDOG=trigger, is hung: the log says so, it gets SIGTERM, then
+  SIGKILL after --graceful-timeout or 5 s, whichever is shorter, and the pool replaces it as any
+  worker that died (counted toward a crash loop). Retiring and stopping (STOPPING=1) workers are
+  not watched.
+
 SIGNALS
   HUP       rolling reload: new workers one --reload-batch at a time, old ones retired once
             the new ones are ready
@@ -49,6 +60,7 @@ SIGNALS
   QUIT      immediate stop (SIGKILL to every worker); exit 0
   TTIN      one worker more
   TTOU      one worker less (never under 1)
+  USR1      reopen --log-file (after logrotate moved it)
   USR2      upgrade in place: execve() of the binary at the path cppcluster was started from,
             same pid, sockets kept; new workers start, the old ones retire once those are ready
 
@@ -80,10 +92,37 @@ CONTROL SOCKET (--control PATH)
   Each takes --control PATH (default: $CPPCLUSTER_CONTROL) and exits 1 with a message when no
   supervisor listens there.
 
+LOGS (--log-file PATH, --log-format text|json)
+  Each line a worker writes on stdout or stderr is written whole, in one write, with the worker's
+  id and pid, so lines of two workers never mix: "[w3 1234] LINE" as text (the default), or with
+  --log-format json one object a line:
+    {"time":"2026-12-03T12:36:02.123Z","source":"worker","worker":3,"pid":1234,
+     "stream":"stdout","line":"..."}
+  The supervisor's own lines are "cppcluster: TEXT", or objects with "source":"cppcluster" and
+  "worker":null. Without --log-file they go to the terminal (a worker's stdout to stdout, the
+  rest to stderr); with it, all of them to PATH, appended. A line over 16 KiB is cut in pieces;
+  bytes that are not UTF-8 become U+FFFD in JSON. SIGUSR1 opens PATH again by its name, so
+  logrotate's move-then-signal loses nothing (postrotate: kill -USR1 SUPERVISOR_PID). A worker's
+  last lines are read to the end of its pipes, also when the supervisor stops.
+
+CONFIG FILE (--config FILE)
+  A TOML file setting options of run under their long names, and PROGRAM ARGS as command. An
+  option on the command line wins over the file, and a PROGRAM after -- over command:
+    workers = 4
+    listen = ["tcp://127.0.0.1:8000", "api=unix:/run/app/api.sock"]
+    ready = "notify"
+    watchdog = "10s"
+    graceful-timeout = "10s"    # or a number of seconds: 10
+    log-file = "/var/log/app/app.log"
+    command = ["python3", "app.py"]
+  Flags take true or false. An unknown key, a value of the wrong type or a bad value is an error
+  naming the file, its line and the key (exit 2).
+
 EXIT STATUS
   0  stopped by a signal or `cppcluster stop`
-  1  a runtime failure: an address could not be bound, or the workers crash-looped
-  2  a usage error: a bad option, address or value, or PROGRAM not found
+  1  a runtime failure: an address could not be bound, --log-file could not be opened, or the
+     workers crash-looped
+  2  a usage error: a bad option, address or value, a bad --config file, or PROGRAM not found
 
 EXAMPLES
   Four Python workers sharing port 8000:
@@ -91,6 +130,13 @@ EXAMPLES
   Two named sockets, readiness by sd_notify, 10 s to finish requests on stop:
     cppcluster run --listen web=tcp://[::1]:8080 --listen admin=unix:/run/app/admin.sock \
       --ready notify --graceful-timeout 10s -- ./server --config prod.toml
+  Options from a file, one of them changed for this run:
+    cppcluster run --config /etc/app/cppcluster.toml --workers 8
+  JSON lines to a file that logrotate rotates (postrotate: kill -USR1 SUPERVISOR_PID):
+    cppcluster run --log-file /var/log/app/app.log --log-format json \
+      --listen tcp://0.0.0.0:8000 -- ./server
+  Readiness by sd_notify, and a worker that stops sending WATCHDOG=1 for 10 s replaced:
+    cppcluster run --ready notify --watchdog 10s --listen tcp://127.0.0.1:8000 -- ./server
   Reload after a deploy, and add a worker:
     kill -HUP $(pidof cppcluster); kill -TTIN $(pidof cppcluster)
   The same through the control socket:
@@ -204,6 +250,22 @@ Parsed parse_command_line(int argc, char** argv) {
       ->type_name("DURATION");
   run->add_option("--stop-signal", stop_signal, "signal that retires a worker (default TERM)")
       ->type_name("SIGNAL");
+  std::string watchdog = "0", log_format = "text", config_path;
+  run->add_option("--watchdog", watchdog,
+                  "with --ready notify: a ready worker that sends no WATCHDOG=1 for this long is "
+                  "replaced; workers get WATCHDOG_USEC (default 0: off)")
+      ->type_name("DURATION");
+  run->add_option("--log-file", o.log_file,
+                  "write the workers' lines and the supervisor's own to PATH instead of the terminal "
+                  "(appended to; SIGUSR1 reopens it)")
+      ->type_name("PATH");
+  run->add_option("--log-format", log_format, "text ([wID PID] LINE, the default) or json (a JSON object a line)")
+      ->type_name("FORMAT")
+      ->check(CLI::IsMember({"text", "json"}));
+  run->add_option("--config", config_path,
+                  "read options from a TOML file, with the long options' names as keys; the command "
+                  "line wins")
+      ->type_name("FILE");
   run->add_option("--reload-batch", o.reload_batch, "workers a reload replaces at a time (default 1)")
       ->type_name("N")
       ->check(CLI::Range(1u, 4096u));
@@ -296,6 +358,7 @@ Parsed parse_command_line(int argc, char** argv) {
   }
   if (run->parsed()) {
     out.command = Parsed::Command::run;
+    if (!config_path.empty()) apply_config_file(*run, config_path, o.command);
     const auto extras = run->remaining();
     if (!extras.empty()) {
       if (extras.front().size() > 1 && extras.front()[0] == '-') {
@@ -315,6 +378,8 @@ Parsed parse_command_line(int argc, char** argv) {
       o.graceful_timeout = parse_duration("--graceful-timeout", graceful);
       o.shutdown_delay = parse_duration("--shutdown-delay", shutdown_delay);
       o.stop_signal = parse_signal("--stop-signal", stop_signal);
+      o.watchdog = parse_duration("--watchdog", watchdog);
+      o.log_format = log_format == "json" ? LogFormat::json : LogFormat::text;
       if (!admin.empty()) {
         ListenSpec a;
         try {
@@ -329,6 +394,9 @@ Parsed parse_command_line(int argc, char** argv) {
       throw UsageError{e.what()};
     }
     if (o.ready_timeout.count() == 0) throw UsageError{"--ready-timeout: must be more than 0"};
+    if (o.watchdog.count() > 0 && o.ready.kind != ReadyMode::Kind::notify) {
+      throw UsageError{"--watchdog: needs --ready notify (a worker sends WATCHDOG=1 on its NOTIFY_SOCKET)"};
+    }
     o.mode = mode == "cluster" ? WorkerMode::cluster : WorkerMode::exec;
     if (o.mode == WorkerMode::cluster && !o.listen.empty()) {
       throw UsageError{"--mode cluster: the workers' own listen() calls choose the addresses (the supervisor binds "

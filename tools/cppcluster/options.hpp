@@ -2,6 +2,7 @@
 #pragma once
 
 #include "listen.hpp"
+#include "log_sink.hpp"
 
 #include <chrono>
 #include <string>
@@ -32,6 +33,11 @@ struct RunOptions {
   unsigned reload_batch = 1;
   int backlog = 2048;
   std::vector<std::string> command;  // PROGRAM ARGS...
+  // --watchdog: a ready worker silent this long (no WATCHDOG=1) is replaced; 0: off.
+  std::chrono::milliseconds watchdog{0};
+  // --log-file PATH (empty: the terminal) and --log-format.
+  std::string log_file;
+  LogFormat log_format = LogFormat::text;
   // --admin HOST:PORT (admin_port < 0: none) and the ready workers /readyz wants.
   std::string admin_host;
   int admin_port = -1;

@@ -5,6 +5,7 @@
 #include "cluster_mode.hpp"
 #include "exec_shim.hpp"
 #include "listen.hpp"
+#include "log_sink.hpp"
 #include "logs.hpp"
 #include "metrics.hpp"
 #include "notify.hpp"
@@ -12,6 +13,8 @@
 #include "reexec.hpp"
 #include "reuseport.hpp"
 #include "service_notify.hpp"
+#include "watchdog.hpp"
+#include "worker_output.hpp"
 
 #include "cluster/cluster.hpp"
 #include "cluster/pool.hpp"
@@ -49,7 +52,6 @@ std::string worker_name(cluster::Worker& w) {
 
 // What the supervisor keeps about one worker, from its fork to its exit.
 struct WorkerState {
-  std::unique_ptr<LinePrefixer> out, err;
   std::unique_ptr<NotifySocket> notify;
   cluster::Timer ready_delay;
   bool running = false;  // PROGRAM was exec'd
@@ -65,6 +67,12 @@ class Supervisor {
     started_exe();
     started_env();
     pipes_ = std::make_unique<WorkerPipes>();
+    try {
+      LogSink::instance().configure(opt_.log_format, opt_.log_file);
+    } catch (const std::system_error& e) {
+      log_line(e.what());
+      return 1;
+    }
     service_ = std::make_unique<ServiceNotifier>();
     if (service_->watchdog_interval_ms() > 0) {
       log_line("systemd watchdog: WATCHDOG=1 every " + std::to_string(service_->watchdog_interval_ms()) + " ms");
@@ -261,6 +269,13 @@ class Supervisor {
     po.env[shim_wire::env_fds] = std::to_string(sockets_.size());
     po.env[shim_wire::env_fdnames] = names;
     po.env[shim_wire::env_supervisor_pid] = std::to_string(::getpid());
+    watchdogs_ = std::make_unique<Watchdogs>(opt_.watchdog, std::min<std::chrono::milliseconds>(opt_.graceful_timeout, 5s),
+                                             [this](int id) {
+                                               with(id, [](WorkerState& ws) {
+                                                 if (ws.notify) ws.notify->read_pending();
+                                               });
+                                             });
+    if (watchdogs_->enabled()) po.env[shim_wire::env_watchdog_usec] = std::to_string(watchdogs_->usec());
     po.ready_servers = 0;  // only an explicit ready counts (exec, notify, delay)
     po.ready_timeout = opt_.ready_timeout;
     po.retire_deadline = opt_.graceful_timeout;
@@ -277,10 +292,12 @@ class Supervisor {
     });
     pool_->on(cluster::ev::ready, [this](cluster::Worker& w) {
       log_line(worker_name(w) + " ready");
+      watchdogs_->ready(w);
       retire_previous_workers();
       tell_service();
     });
     pool_->on(cluster::ev::retiring, [this](cluster::Worker& w) {
+      watchdogs_->forget(w.id());
       log_line(worker_name(w) + " retiring");
       if (reuse_) drain_then_stop(w);
     });
@@ -306,6 +323,7 @@ class Supervisor {
     });
 
     signals_.push_back(cluster::on_signal(SIGHUP, [this](int) { reload("SIGHUP"); }));
+    signals_.push_back(cluster::on_signal(SIGUSR1, [](int) { reopen_log_file("SIGUSR1"); }));
     for (int sig : {SIGTERM, SIGINT}) {
       signals_.push_back(cluster::on_signal(sig, [this](int s) {
         if (stopping_) {
@@ -358,16 +376,8 @@ class Supervisor {
 
   void on_fork(cluster::Worker& w) {
     auto& st = workers_[w.id()];
-    const std::string prefix = "[w" + std::to_string(w.id()) + " " + std::to_string(w.process().pid()) + "] ";
-    st.out = std::make_unique<LinePrefixer>(1, prefix);
-    st.err = std::make_unique<LinePrefixer>(2, prefix);
+    outputs_.attach(w);
     const int id = w.id();
-    if (auto* s = w.process().stdout_stream()) {
-      s->on(cluster::ev::data, [this, id](std::string_view d) { with(id, [&](WorkerState& ws) { ws.out->feed(d); }); });
-    }
-    if (auto* s = w.process().stderr_stream()) {
-      s->on(cluster::ev::data, [this, id](std::string_view d) { with(id, [&](WorkerState& ws) { ws.err->feed(d); }); });
-    }
     if (opt_.mode == WorkerMode::cluster) return;  // no exec shim: ready once it listens
     std::string notify_path;
     if (opt_.ready.kind == ReadyMode::Kind::notify) {
@@ -449,17 +459,20 @@ class Supervisor {
       log_line(worker_name(*w) + " status: " + s->second);
     }
     if (auto r = kv.find("READY"); r != kv.end() && r->second == "1") pool_->mark_ready(*w);
-    if (auto s = kv.find("STOPPING"); s != kv.end() && s->second == "1") log_line(worker_name(*w) + " stopping");
+    if (auto d = kv.find("WATCHDOG"); d != kv.end() && d->second == "1") watchdogs_->ping(id);
+    if (auto d = kv.find("WATCHDOG"); d != kv.end() && d->second == "trigger") watchdogs_->trigger(id);
+    if (auto s = kv.find("STOPPING"); s != kv.end() && s->second == "1") {
+      log_line(worker_name(*w) + " stopping");
+      watchdogs_->forget(id);  // as systemd, which watches a service only while it runs
+    }
   }
 
   void on_exit(cluster::Worker& w, int code, std::string_view sig) {
     auto it = workers_.find(w.id());
-    if (it != workers_.end()) {
-      // Its last output may still be on the way: the pipes' end flushes it. Flush what came.
-      if (it->second.out) it->second.out->flush();
-      if (it->second.err) it->second.err->flush();
-      it->second.ready_delay.cancel();
-    }
+    if (it != workers_.end()) it->second.ready_delay.cancel();
+    // Its last output may still be in the pipes: they are read to their end.
+    outputs_.exited(w.id());
+    watchdogs_->forget(w.id());
     if (reuse_) reuse_->remove(w.id());
     ++figures_.exits;
     log_line(worker_name(w) + (sig.empty() ? " exited with code " + std::to_string(code)
@@ -564,6 +577,7 @@ class Supervisor {
     if (first && previous_ && previous_->any_alive()) previous_->retire(opt_.stop_signal, deadline);
     stopping_ = true;
     if (first) service_->stopping();
+    watchdogs_->forget_all();
     exit_code_ = code;
     if (!first) {
       pool_->stop(deadline);  // a shorter deadline replaces the running one
@@ -593,7 +607,8 @@ class Supervisor {
     }
     // The library may hold timers or handles of its own a while longer: end now.
     service_->close();
-    uv_stop(cluster::loop());
+    // The workers' last lines, still in their pipes, are written before the end.
+    outputs_.when_drained([] { uv_stop(cluster::loop()); });
   }
 
   RunOptions opt_;
@@ -613,6 +628,8 @@ class Supervisor {
   PoolFigures figures_;
   std::chrono::steady_clock::time_point reload_started_{};
   std::map<int, WorkerState> workers_;
+  WorkerOutputs outputs_;
+  std::unique_ptr<Watchdogs> watchdogs_;  // --watchdog (made in setup(), off when 0)
   std::vector<cluster::listener_id> signals_;
   std::string notify_dir_;
   bool service_ready_ = false;
