@@ -22,7 +22,7 @@ using child_lines::Child;
 
 // A worker that double-forks: its child exits at once (the worker reaps it), the grandchild, an
 // orphan now, waits until it has a new parent, says who it is, and exits when the file named by
-// ORPHAN_GO exists (or after 20 s).
+// ORPHAN_GO exists (or after 20 s). Both write their line in one write(): they share the pipe.
 const char* const double_forker =
     "import os, signal, sys, time\n"
     "signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\n"
@@ -33,14 +33,14 @@ const char* const double_forker =
     "        for _ in range(2000):\n"
     "            if os.getppid() != parent: break\n"
     "            time.sleep(0.01)\n"
-    "        print('orphan pid=%d ppid=%d' % (os.getpid(), os.getppid()), flush=True)\n"
+    "        os.write(1, b'orphan pid=%d ppid=%d\\n' % (os.getpid(), os.getppid()))\n"
     "        for _ in range(2000):\n"
     "            if os.path.exists(os.environ['ORPHAN_GO']): break\n"
     "            time.sleep(0.01)\n"
     "        os._exit(7)\n"
     "    os._exit(0)\n"
     "os.waitpid(child, 0)\n"
-    "print('worker up pid=%d' % os.getpid(), flush=True)\n"
+    "os.write(1, b'worker up pid=%d\\n' % os.getpid())\n"
     "while True: time.sleep(1)\n";
 
 // The state letter of /proc/<pid>/stat ('Z' zombie), or 0 when the process is gone.
