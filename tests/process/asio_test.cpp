@@ -123,5 +123,6 @@ TEST(Asio, BeastWorkersServeRoundRobinConnections) {
     sum += n;
   }
   EXPECT_EQ(static_cast<std::uint64_t>(sum), counts[storm::Outcome::ok]);
-  EXPECT_EQ(exit_codes, (std::map<int, int>{{1, 0}, {2, 0}}));
+  ASSERT_EQ(exit_codes.size(), 2u);
+  for (auto& [id, code] : exit_codes) EXPECT_EQ(code, 0) << "worker " << id << " (-1: killed by a signal)";
 }
