@@ -2,6 +2,7 @@
 // supervisors running tests/cppcluster/watchdog_worker.py, whose behaviour (keep pinging, hang
 // after N pings, WATCHDOG=trigger) each worker reads from a mode file by its worker id.
 #include "cli_support.hpp"
+#include "http_get.hpp"
 #include "support/child_lines.hpp"
 
 #include <gtest/gtest.h>
@@ -31,7 +32,7 @@ struct ModeFile {
 Child supervisor(const ModeFile& mode, const std::string& watchdog, const std::string& graceful) {
   return Child(CPPCLUSTER_BIN, {{"MODE_FILE", mode.path}},
                {"run", "--workers", "1", "--ready", "notify", "--watchdog", watchdog, "--graceful-timeout", graceful,
-                "--", PYTHON3, WATCHDOG_WORKER});
+                "--admin", "127.0.0.1:0", "--", PYTHON3, WATCHDOG_WORKER});
 }
 
 std::string escaped(const std::string& s) {
@@ -46,7 +47,7 @@ std::string escaped(const std::string& s) {
 // Verifies the watchdog of a worker that stops sending WATCHDOG=1: it got WATCHDOG_USEC (the
 // interval) and WATCHDOG_PID (its own pid); once silent for the interval it is named in the log,
 // sent SIGTERM, which it ignores, then SIGKILLed after the grace (--graceful-timeout 1s), and the
-// pool starts a replacement, which keeps pinging and is not replaced.
+// pool starts a replacement, which keeps pinging and is not replaced; /metrics counts one kill.
 TEST(CppclusterWatchdog, WorkerThatStopsPingingIsKilledAndReplaced) {
   ModeFile mode;
   ASSERT_FALSE(mode.dir.empty());
@@ -65,6 +66,11 @@ TEST(CppclusterWatchdog, WorkerThatStopsPingingIsKilledAndReplaced) {
   ASSERT_FALSE(sup.wait_for("worker 1 \\(pid " + pid + "\\) killed by SIGKILL").empty()) << sup.output();
   auto next = sup.wait_for("worker 2 \\(pid (\\d+)\\) ready");
   ASSERT_FALSE(next.empty()) << sup.output();
+  auto admin = sup.wait_for("admin on http://127\\.0\\.0\\.1:(\\d+)");
+  ASSERT_FALSE(admin.empty()) << sup.output();
+  const auto [code, metrics] = cppcluster_test::http_get(std::stoi(admin[1]), "/metrics");
+  EXPECT_EQ(code, 200);
+  EXPECT_NE(metrics.find("\ncppcluster_watchdog_kills_total 1\n"), std::string::npos) << metrics;
   // Ten pings at 0.2 s: the replacement has been watched for more than half its interval.
   ASSERT_FALSE(sup.wait_for("\\] pings=10 pid=" + next[1]).empty()) << sup.output();
   ASSERT_FALSE(sup.wait_for("\\] watchdog usec=3000000 wpid=" + next[1]).empty()) << sup.output();

@@ -75,6 +75,9 @@ std::string prometheus_text(const PoolFigures& f) {
   o += "cppcluster_last_reload_duration_seconds " + num(f.last_reload_seconds) + "\n";
   family(o, "cppcluster_worker_exits_total", "counter", "Worker processes that exited.");
   o += "cppcluster_worker_exits_total " + std::to_string(f.exits) + "\n";
+  family(o, "cppcluster_watchdog_kills_total", "counter",
+         "Workers killed as hung by --watchdog (no WATCHDOG=1 within the interval, or WATCHDOG=trigger).");
+  o += "cppcluster_watchdog_kills_total " + std::to_string(f.watchdog_kills) + "\n";
   family(o, "cppcluster_worker_restarts", "gauge", "Respawns of the worker's slot so far.");
   for (const auto& w : f.workers) o += "cppcluster_worker_restarts" + worker_labels(w) + " " + std::to_string(w.restarts) + "\n";
   family(o, "cppcluster_worker_resident_memory_bytes", "gauge", "Resident memory of the worker.");

@@ -25,6 +25,7 @@ struct PoolFigures {
   unsigned reload_failures = 0;
   double last_reload_seconds = 0;
   unsigned exits = 0;           // worker exits seen
+  unsigned watchdog_kills = 0;  // workers replaced by --watchdog (silent, or WATCHDOG=trigger)
 };
 
 // "starting", "ready", "retiring".

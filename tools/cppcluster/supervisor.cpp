@@ -502,6 +502,7 @@ class Supervisor {
 
   PoolFigures figures() {
     PoolFigures f = figures_;
+    f.watchdog_kills = watchdogs_ ? watchdogs_->replaced() : 0;
     f.workers = pool_->snapshot();
     for (const auto& [id, ws] : workers_) {
       if (!ws.status.empty()) f.status_text[id] = ws.status;
