@@ -4,11 +4,13 @@
 #include "cli_support.hpp"
 #include "config_file.hpp"
 #include "options.hpp"
+#include "support/child_lines.hpp"
 
 #include <CLI/CLI.hpp>
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -195,6 +197,46 @@ TEST(CppclusterConfig, WatchdogNeedsReadyNotify) {
   EXPECT_NE(usage_error({"run", "--config", d.write("watchdog = \"2s\"\n"), "--", "true"}).find("needs --ready notify"),
             std::string::npos);
   EXPECT_EQ(usage_error({"run", "--config", d.write("watchdog = \"2s\"\nready = \"notify\"\n"), "--", "true"}), "");
+}
+
+// Verifies the file through the real command: `cppcluster run --config FILE` with no PROGRAM on
+// the command line runs the file's command as the file's number of workers on its address, and
+// a file with a bad line exits 2 with FILE:LINE: KEY on stderr before anything starts.
+TEST(CppclusterConfig, TheCommandRunsFromTheFileAlone) {
+  ConfigDir d;
+  const std::string good = d.write(std::string("workers = 2\nlisten = [\"web=tcp://127.0.0.1:0\"]\n") +
+                                   "graceful-timeout = 20\ncommand = [\"" PYTHON3 "\", \"" TEST_SERVER "\"]\n");
+  child_lines::Child sup(CPPCLUSTER_BIN, {}, {"run", "--config", good});
+  EXPECT_FALSE(sup.wait_for("listening on tcp://127\\.0\\.0\\.1:\\d+ \\(web\\)").empty()) << sup.output();
+  ASSERT_FALSE(sup.wait_for("\\] serving pid=\\d+ listen_pid=\\d+", 2).empty()) << sup.output();
+  EXPECT_EQ(cppcluster_test::signal_and_wait(sup, SIGTERM), 0) << sup.output();
+  EXPECT_NE(sup.output().find("stopping gracefully (at most 20000 ms)"), std::string::npos) << sup.output();
+
+  const std::string bad = d.write("workers = 2\n\nready = \"soon\"\ncommand = [\"true\"]\n");
+  child_lines::Child fails(CPPCLUSTER_BIN, {}, {"run", "--config", bad});
+  std::string where = bad + ":3: ready: ";
+  for (const char* c : {".", "+"}) where = std::regex_replace(where, std::regex(std::string("\\") + c), std::string("\\") + c);
+  EXPECT_FALSE(fails.wait_for("^cppcluster: " + where, 1, 30s).empty()) << fails.output();
+  const int status = fails.wait_exit(30s);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 2) << fails.output();
+}
+
+// Verifies that `run --help` documents this part as a man page would: the options, a section
+// each for the watchdog, the logs and the config file, USR1 among the signals, and examples.
+TEST(CppclusterConfig, HelpDescribesWatchdogLogsAndConfigFile) {
+  child_lines::Child help(CPPCLUSTER_BIN, {}, {"run", "--help"});
+  ASSERT_FALSE(help.wait_for("^EXAMPLES$", 1, 30s).empty()) << help.output();
+  EXPECT_EQ(help.wait_exit(30s), 0);
+  const std::string out = help.output();
+  for (const char* s : {"--watchdog DURATION", "--log-file PATH", "--log-format", "--config FILE",
+                        "WATCHDOG (--watchdog DURATION, with --ready notify)", "WATCHDOG_PID", "WATCHDOG=trigger",
+                        "LOGS (--log-file PATH, --log-format text|json)", "\"source\":\"cppcluster\"",
+                        "USR1      reopen --log-file", "CONFIG FILE (--config FILE)", "command = [\"python3\", \"app.py\"]",
+                        "cppcluster run --config /etc/app/cppcluster.toml", "--log-format json \\",
+                        "--ready notify --watchdog 10s"}) {
+    EXPECT_NE(out.find(s), std::string::npos) << s;
+  }
 }
 
 }  // namespace
