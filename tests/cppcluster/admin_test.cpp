@@ -95,6 +95,17 @@ TEST(CppclusterAdmin, SigtermTurnsReadyzFalseFirstThenDrains) {
 
   auto slow = std::async(std::launch::async, [port] { return http_get(port, "/slow?ms=3000"); });
   ASSERT_FALSE(s.child->wait_for("\\] slow start pid=").empty()) << s.child->output();
+  // The plain workers do not report connections: /status counts them from /proc, and the slow
+  // request's is the only one they hold.
+  const auto [scode, sbody] = http_get(admin, "/status");
+  ASSERT_EQ(scode, 200);
+  const auto st = nlohmann::json::parse(sbody, nullptr, false);
+  std::uint64_t open = 0;
+  for (const auto& w : st["workers"]) {
+    ASSERT_TRUE(w["connections"].is_number()) << sbody;
+    open += w["connections"].get<std::uint64_t>();
+  }
+  EXPECT_EQ(open, 1u) << sbody;
   const auto t0 = std::chrono::steady_clock::now();
   ::kill(s.child->pid(), SIGTERM);
   ASSERT_FALSE(s.child->wait_for("SIGTERM: stopping gracefully").empty());

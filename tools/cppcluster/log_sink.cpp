@@ -57,7 +57,7 @@ std::string LogSink::now_text() {
   ::clock_gettime(CLOCK_REALTIME, &ts);
   std::tm tm{};
   ::gmtime_r(&ts.tv_sec, &tm);
-  char buf[40];
+  char buf[96];  // room for any int the format could print, so it is never cut
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
   return buf;

@@ -88,6 +88,13 @@ std::string prometheus_text(const PoolFigures& f) {
   for (const auto& w : f.workers) {
     o += "cppcluster_worker_cpu_seconds_total" + worker_labels(w) + " " + num(w.cpu_time.count() / 1000.0) + "\n";
   }
+  family(o, "cppcluster_worker_open_connections", "gauge",
+         "Connections the worker holds open (reported, or its established TCP connections).");
+  for (const auto& w : f.workers) {
+    if (w.open_connections) {
+      o += "cppcluster_worker_open_connections" + worker_labels(w) + " " + std::to_string(*w.open_connections) + "\n";
+    }
+  }
   family(o, "cppcluster_worker_uptime_seconds", "gauge", "Time since the worker was forked.");
   for (const auto& w : f.workers) {
     o += "cppcluster_worker_uptime_seconds" + worker_labels(w) + " " + num(w.uptime.count() / 1000.0) + "\n";

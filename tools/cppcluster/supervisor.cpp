@@ -9,6 +9,7 @@
 #include "logs.hpp"
 #include "metrics.hpp"
 #include "notify.hpp"
+#include "proc_connections.hpp"
 #include "reaper.hpp"
 #include "reexec.hpp"
 #include "reuseport.hpp"
@@ -48,6 +49,21 @@ std::string self_exe() {
 
 std::string worker_name(cluster::Worker& w) {
   return "worker " + std::to_string(w.id()) + " (pid " + std::to_string(w.process().pid()) + ")";
+}
+
+// Fills in the open connections of workers that do not report them (plain programs, Node
+// workers): the established TCP connections among their descriptors, read from /proc.
+void count_plain_connections(std::vector<cluster::WorkerSnapshot>& workers) {
+  std::vector<pid_t> pids;
+  for (const auto& w : workers) {
+    if (!w.open_connections && w.pid > 0) pids.push_back(w.pid);
+  }
+  if (pids.empty()) return;
+  const auto counts = established_connections(pids);
+  for (auto& w : workers) {
+    if (w.open_connections) continue;
+    if (auto it = counts.find(w.pid); it != counts.end()) w.open_connections = it->second;
+  }
 }
 
 // What the supervisor keeps about one worker, from its fork to its exit.
@@ -504,6 +520,7 @@ class Supervisor {
     PoolFigures f = figures_;
     f.watchdog_kills = watchdogs_ ? watchdogs_->replaced() : 0;
     f.workers = pool_->snapshot();
+    count_plain_connections(f.workers);
     for (const auto& [id, ws] : workers_) {
       if (!ws.status.empty()) f.status_text[id] = ws.status;
     }
