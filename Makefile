@@ -10,7 +10,9 @@ DEMO ?= hello_server
 PREFIX ?= /usr/local
 LIBRARIES = cppcluster cppcluster_shared
 
-.PHONY: setup configure build run test asan bench fuzz install package clean
+PORT ?= 8000
+
+.PHONY: setup configure build run run-cppcluster test asan bench fuzz install package clean
 
 setup:
 	@bash scripts/setup-debian.sh
@@ -24,6 +26,12 @@ build: configure
 run: configure
 	@cmake --build $(BUILD) -j $(JOBS) --target $(DEMO)
 	@$(BUILD)/examples/$(DEMO)
+
+# make run-cppcluster: the cppcluster command running a plain server (no cppcluster in it) as 2
+# workers on PORT, with the admin endpoint on 127.0.0.1:9100.
+run-cppcluster: configure
+	@cmake --build $(BUILD) -j $(JOBS) --target cppcluster_cli plain_server
+	@$(BUILD)/bin/cppcluster run --listen tcp://0.0.0.0:$(PORT) --workers 2 --admin 127.0.0.1:9100 -- $(BUILD)/bench/plain_server
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 120

@@ -330,5 +330,43 @@ check_hello_server_sigpipe() {
 }
 check_hello_server_sigpipe
 
+# The cppcluster command around the plain server of examples/kubernetes (what
+# `make run-cppcluster` starts): 2 workers on a port the kernel picks, requests answered by both
+# pids, /readyz 200, then SIGTERM and exit 0.
+check_cppcluster_run() {
+  local tool="$1/../bin/cppcluster" server="$1/../bench/plain_server" log port admin pids status
+  if [ ! -x "$tool" ] || [ ! -x "$server" ]; then
+    echo "FAIL cppcluster run: $tool or $server not built"
+    failed=$((failed + 1))
+    return
+  fi
+  log=$(mktemp)
+  "$tool" run --listen tcp://127.0.0.1:0 --workers 2 --admin 127.0.0.1:0 -- "$server" >"$log" 2>&1 &
+  local sup=$!
+  for _ in $(seq 1 300); do
+    [ "$(grep -c 'plain_server pid .* serving' "$log")" -ge 2 ] && break
+    sleep 0.1
+  done
+  port=$(sed -nE 's/.*listening on tcp:\/\/127\.0\.0\.1:([0-9]+).*/\1/p' "$log" | head -1)
+  admin=$(sed -nE 's/.*admin on http:\/\/127\.0\.0\.1:([0-9]+).*/\1/p' "$log" | head -1)
+  pids=""
+  if [ -n "$port" ]; then
+    pids=$(for _ in $(seq 1 40); do curl -s --max-time 10 -H 'Connection: close' "http://127.0.0.1:$port/"; done |
+           sed -nE 's/^hello from pid ([0-9]+).*/\1/p' | sort -u | wc -l)
+  fi
+  local ready
+  ready=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "http://127.0.0.1:${admin:-1}/readyz")
+  kill -TERM "$sup"
+  wait "$sup"
+  status=$?
+  if [ "${pids:-0}" -ge 2 ] && [ "$ready" = 200 ] && [ "$status" -eq 0 ]; then
+    pass "cppcluster run (plain_server: 2 pids answered, /readyz 200, exit 0 on SIGTERM)"
+  else
+    fail "cppcluster run: pids answering ${pids:-0}, /readyz $ready, exit $status" "$log"
+  fi
+  rm -f "$log"
+}
+check_cppcluster_run "$bin"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
