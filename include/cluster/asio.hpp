@@ -37,8 +37,10 @@
 
 #if !defined(CPPCLUSTER_ASIO_BOOST)
 #if defined(BOOST_ASIO_VERSION)
+/// 1: this header uses Boost.Asio; 0: standalone Asio. Define it before the include to choose.
 #define CPPCLUSTER_ASIO_BOOST 1
 #else
+/// 1: this header uses Boost.Asio; 0: standalone Asio. Define it before the include to choose.
 #define CPPCLUSTER_ASIO_BOOST 0
 #endif
 #endif
@@ -49,6 +51,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+/// The inline namespace of this header's definitions (one per Asio flavour, so both can link).
 #define CPPCLUSTER_ASIO_NS boost_asio
 #else
 #include <asio/io_context.hpp>
@@ -56,6 +59,7 @@
 #include <asio/posix/stream_descriptor.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
+/// The inline namespace of this header's definitions (one per Asio flavour, so both can link).
 #define CPPCLUSTER_ASIO_NS standalone_asio
 #endif
 
