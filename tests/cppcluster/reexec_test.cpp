@@ -1,7 +1,8 @@
 // Process tests of the supervisor's upgrade in place (SIGUSR2, `cppcluster upgrade`): it execve()s
 // the binary found at the path it was started from (here a copy in a temp dir, replaced by a new
 // file before the upgrade), keeps its pid and sockets, starts new workers and retires the old ones
-// once those are ready, under continuous load, without one failed request.
+// once those are ready, under continuous load, without one failed request; its admin endpoint and
+// control socket, probed all along, never refuse one.
 #include "http_get.hpp"
 #include "run_helpers.hpp"
 #include "support/child_lines.hpp"
@@ -10,11 +11,16 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -43,6 +49,73 @@ void install_binary(const std::string& path) {
   std::filesystem::rename(path + ".new", path);
 }
 
+// One GET /healthz on a connection to the address a: 200, 0 when the answer is not one, or
+// -errno when the connection itself fails.
+int healthz(const sockaddr* a, socklen_t len) {
+  const int fd = ::socket(a->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  timeval tv{20, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (::connect(fd, a, len) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return -err;
+  }
+  const std::string req = "GET /healthz HTTP/1.0\r\n\r\n";
+  ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
+  std::string out;
+  char buf[1024];
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  return out.rfind("HTTP/1.1 200 ", 0) == 0 ? 200 : 0;
+}
+
+// GET /healthz on the admin port and on the control socket, one after the other, on a thread
+// until stop() (or 10 minutes): how many answered 200, were refused (ECONNREFUSED, or ENOENT
+// for a socket file gone), or failed otherwise.
+class HealthProbe {
+ public:
+  HealthProbe(int port, const std::string& control) {
+    tcp_.sin_family = AF_INET;
+    tcp_.sin_port = htons(static_cast<std::uint16_t>(port));
+    tcp_.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    unix_.sun_family = AF_UNIX;
+    control.copy(unix_.sun_path, sizeof unix_.sun_path - 1);
+    thread_ = std::thread([this] {
+      const auto end = std::chrono::steady_clock::now() + 10min;
+      while (!stop_ && std::chrono::steady_clock::now() < end) {
+        count(healthz(reinterpret_cast<const sockaddr*>(&tcp_), sizeof tcp_));
+        count(healthz(reinterpret_cast<const sockaddr*>(&unix_), sizeof unix_));
+      }
+    });
+  }
+  HealthProbe(const HealthProbe&) = delete;
+  HealthProbe& operator=(const HealthProbe&) = delete;
+  ~HealthProbe() { stop(); }
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  std::string summary() const {
+    return std::to_string(ok) + " ok, " + std::to_string(refused) + " refused, " + std::to_string(failed) + " failed";
+  }
+  std::atomic<unsigned> ok{0}, refused{0}, failed{0};
+
+ private:
+  void count(int r) {
+    if (r == 200) {
+      ++ok;
+    } else if (r == -ECONNREFUSED || r == -ENOENT) {
+      ++refused;
+    } else {
+      ++failed;
+    }
+  }
+  sockaddr_in tcp_{};
+  sockaddr_un unix_{};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
 struct TempDir {
   TempDir() {
     std::string t = (std::filesystem::temp_directory_path() / "cppcluster-up-XXXXXX").string();
@@ -58,7 +131,8 @@ struct TempDir {
 // Upgrades a supervisor of `options` twice under load (SIGUSR2, then `cppcluster upgrade` on the
 // control socket), each time checking: same pid, the binary now running is the file at the path
 // (replaced before the first upgrade), new workers answer, the old ones are gone (reaped), the
-// control socket answers; then the load's count: zero failed.
+// control socket answers, the admin endpoint and the control socket were kept; then the load's
+// count: zero failed, and that of /healthz probed all along on both: zero refused or failed.
 void upgrade_under_load(std::vector<std::string> options, int workers) {
   TempDir dir;
   ASSERT_FALSE(dir.path.empty());
@@ -66,19 +140,23 @@ void upgrade_under_load(std::vector<std::string> options, int workers) {
   const std::string control = dir.path + "/control.sock";
   install_binary(bin);
   std::vector<std::string> args{"run", "--listen", "tcp://127.0.0.1:0", "--workers", std::to_string(workers),
-                                "--control", control};
+                                "--control", control, "--admin", "127.0.0.1:0"};
   args.insert(args.end(), options.begin(), options.end());
   args.insert(args.end(), {"--", PYTHON3, TEST_SERVER});
   Child sup(bin, {}, args);
   auto listening = sup.wait_for("listening on tcp://127\\.0\\.0\\.1:(\\d+)");
   ASSERT_FALSE(listening.empty()) << sup.output();
   const int port = std::stoi(listening[1]);
+  auto admin = sup.wait_for("admin on http://127\\.0\\.0\\.1:(\\d+)");
+  ASSERT_FALSE(admin.empty()) << sup.output();
+  const std::string admin_port = admin[1];
   auto generation = ready_pids(sup, workers);
   ASSERT_EQ(generation.size(), static_cast<std::size_t>(workers)) << sup.output();
   ASSERT_FALSE(sup.wait_for("\\] serving pid=", workers).empty()) << sup.output();
 
   storm::Client client(port, "GET / HTTP/1.0\r\n\r\n", "listen_pid=", 16, 20s);
   client.start();
+  HealthProbe probe(std::stoi(admin_port), control);
   for (int i = 0; i < 500 && client.counts().total() < 100; ++i) std::this_thread::sleep_for(10ms);
 
   install_binary(bin);  // the deploy: a new file at the path
@@ -97,6 +175,10 @@ void upgrade_under_load(std::vector<std::string> options, int workers) {
     ASSERT_FALSE(sup.wait_for("re-executed in place \\(pid " + std::to_string(sup.pid()) + "\\)", round).empty())
         << sup.output();
     ASSERT_FALSE(sup.wait_for("upgrade done: the previous workers are gone", round).empty()) << sup.output();
+    EXPECT_FALSE(sup.wait_for("admin on http://127\\.0\\.0\\.1:" + admin_port + " \\(kept across the re-exec\\)", round).empty())
+        << sup.output();
+    EXPECT_FALSE(sup.wait_for("control socket on " + control + " \\(kept across the re-exec\\)", round).empty())
+        << sup.output();
     EXPECT_EQ(inode_of("/proc/" + std::to_string(sup.pid()) + "/exe"), deployed) << "not the deployed binary";
     const auto next = ready_pids(sup, workers, served + 1);
     served += static_cast<std::size_t>(workers);
@@ -124,6 +206,10 @@ void upgrade_under_load(std::vector<std::string> options, int workers) {
     for (int i = 0; i < 500 && client.counts().total() < before + 100; ++i) std::this_thread::sleep_for(10ms);
   }
   client.stop();
+  probe.stop();
+  EXPECT_EQ(probe.refused, 0u) << probe.summary() << sup.output();
+  EXPECT_EQ(probe.failed, 0u) << probe.summary() << sup.output();
+  EXPECT_GT(probe.ok, 100u) << probe.summary();
   const auto counts = client.counts();
   EXPECT_EQ(counts.failed(), 0u) << counts.summary() << sup.output();
   EXPECT_GT(counts[storm::Outcome::ok], 300u) << counts.summary();

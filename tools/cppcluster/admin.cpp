@@ -9,8 +9,12 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <fcntl.h>
+
 #include <cerrno>
+#include <functional>
 #include <system_error>
+#include <utility>
 
 namespace cppcluster {
 namespace {
@@ -47,8 +51,15 @@ struct Conn {
   AdminServer::Handler handler;
 };
 
+// The connections open on every AdminServer, and who waits for there to be none (when_idle).
+int open_conns = 0;
+std::function<void()> on_idle;
+
 void close_conn(Conn* c) {
-  uv_close(reinterpret_cast<uv_handle_t*>(&c->h), [](uv_handle_t* h) { delete static_cast<Conn*>(h->data); });
+  uv_close(reinterpret_cast<uv_handle_t*>(&c->h), [](uv_handle_t* h) {
+    delete static_cast<Conn*>(h->data);
+    if (--open_conns == 0 && on_idle) std::exchange(on_idle, nullptr)();
+  });
 }
 
 void answer(Conn* c) {
@@ -90,6 +101,7 @@ void on_connection(uv_stream_t* s, int status) {
   if (status < 0) return;
   auto& st = **static_cast<std::shared_ptr<AdminServer::State>*>(s->data);
   auto* c = new Conn;
+  ++open_conns;
   c->handler = st.handler;
   if (s->type == UV_NAMED_PIPE) {
     uv_pipe_init(cluster::loop(), &c->h.pipe, 0);
@@ -133,6 +145,37 @@ bool someone_listens(const std::string& path) {
   return ok;
 }
 
+// A Unix stream socket bound at path, mode 0600 (a stale socket nobody listens on is replaced).
+// Bound here rather than by uv_pipe_bind: libuv removes the file of a pipe it bound when the
+// handle closes, and a re-exec hands the socket over with its file (hand_over()). Throws
+// std::system_error starting with what.
+int bind_unix(const std::string& path, const std::string& what) {
+  struct stat sb{};
+  if (::lstat(path.c_str(), &sb) == 0) {
+    if (!S_ISSOCK(sb.st_mode)) throw std::system_error(EEXIST, std::generic_category(), what + ": not a socket");
+    if (someone_listens(path)) {
+      throw std::system_error(EADDRINUSE, std::generic_category(), what + ": another supervisor listens there");
+    }
+    ::unlink(path.c_str());  // stale: left by a supervisor that was killed
+  }
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), what);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  path.copy(a.sun_path, sizeof a.sun_path - 1);
+  // Created 0600 (no moment when another user could connect), then made sure of.
+  const mode_t old = ::umask(0177);
+  const int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  const int err = errno;
+  ::umask(old);
+  if (rc != 0) {
+    ::close(fd);
+    throw std::system_error(err, std::generic_category(), what);
+  }
+  ::chmod(path.c_str(), 0600);
+  return fd;
+}
+
 }  // namespace
 
 void AdminServer::listen_or_throw(int rc, const std::string& what) {
@@ -143,7 +186,8 @@ void AdminServer::listen_or_throw(int rc, const std::string& what) {
   }
 }
 
-AdminServer::AdminServer(const std::string& host, int port, Handler handler) : state_(std::make_shared<State>()) {
+AdminServer::AdminServer(const std::string& host, int port, Handler handler, int inherited_fd)
+    : state_(std::make_shared<State>()) {
   state_->handler = std::move(handler);
   sockaddr_storage ss{};
   int rc = host.find(':') != std::string::npos
@@ -153,7 +197,8 @@ AdminServer::AdminServer(const std::string& host, int port, Handler handler) : s
   uv_tcp_init(cluster::loop(), &state_->server.tcp);
   // The handle is freed by its close callback, which holds the last reference.
   state_->server.tcp.data = new std::shared_ptr<State>(state_);
-  listen_or_throw(uv_tcp_bind(&state_->server.tcp, reinterpret_cast<sockaddr*>(&ss), 0),
+  listen_or_throw(inherited_fd >= 0 ? uv_tcp_open(&state_->server.tcp, inherited_fd)
+                                    : uv_tcp_bind(&state_->server.tcp, reinterpret_cast<sockaddr*>(&ss), 0),
                   "cannot listen on --admin " + host + ":" + std::to_string(port));
   sockaddr_storage bound{};
   int len = sizeof bound;
@@ -173,37 +218,51 @@ AdminServer::AdminServer(const std::string& host, int port, Handler handler) : s
   }
 }
 
-AdminServer::AdminServer(const UnixPath& where, Handler handler) : state_(std::make_shared<State>()) {
+AdminServer::AdminServer(const UnixPath& where, Handler handler, int inherited_fd) : state_(std::make_shared<State>()) {
   const std::string& path = where.path;
   const std::string what = "cannot listen on --control " + path;
   if (path.empty() || path.size() >= sizeof(sockaddr_un::sun_path)) {
     throw std::system_error(ENAMETOOLONG, std::generic_category(), what + " (at most 107 bytes)");
   }
-  struct stat sb{};
-  if (::lstat(path.c_str(), &sb) == 0) {
-    if (!S_ISSOCK(sb.st_mode)) throw std::system_error(EEXIST, std::generic_category(), what + ": not a socket");
-    if (someone_listens(path)) {
-      throw std::system_error(EADDRINUSE, std::generic_category(), what + ": another supervisor listens there");
-    }
-    ::unlink(path.c_str());  // stale: left by a supervisor that was killed
-  }
+  const int fd = inherited_fd >= 0 ? inherited_fd : bind_unix(path, what);
   state_->handler = std::move(handler);
   uv_pipe_init(cluster::loop(), &state_->server.pipe, 0);
   state_->server.pipe.data = new std::shared_ptr<State>(state_);
-  // Created 0600 (no moment when another user could connect), then made sure of.
-  const mode_t old = ::umask(0177);
-  const int rc = uv_pipe_bind(&state_->server.pipe, path.c_str());
-  ::umask(old);
-  if (rc == 0) ::chmod(path.c_str(), 0600);
-  listen_or_throw(rc, what);
-  unix_path_ = path;
+  try {
+    listen_or_throw(uv_pipe_open(&state_->server.pipe, fd), what);
+  } catch (const std::system_error&) {
+    if (inherited_fd < 0) ::unlink(path.c_str());
+    throw;
+  }
+  unix_path_ = path;  // removed by the destructor (libuv did not bind it: it would not)
   url_ = "unix:" + path;
 }
 
 AdminServer::~AdminServer() {
   state_->handler = nullptr;
-  close_server(reinterpret_cast<uv_handle_t*>(&state_->server));
+  if (!handed_over_) close_server(reinterpret_cast<uv_handle_t*>(&state_->server));
   if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
+}
+
+int AdminServer::hand_over() {
+  uv_os_fd_t fd = -1;
+  if (handed_over_ || uv_fileno(reinterpret_cast<uv_handle_t*>(&state_->server), &fd) != 0) return -1;
+  const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (copy < 0) return -1;
+  // The copy keeps the socket listening: connections wait in its queue, none is refused.
+  handed_over_ = true;
+  close_server(reinterpret_cast<uv_handle_t*>(&state_->server));
+  unix_path_.clear();
+  return copy;
+}
+
+void AdminServer::when_idle(std::function<void()> done) {
+  if (done && open_conns == 0) {
+    on_idle = nullptr;
+    done();
+    return;
+  }
+  on_idle = std::move(done);
 }
 
 }  // namespace cppcluster

@@ -32,7 +32,7 @@ void set_cloexec(int fd, bool on) {
 }
 
 std::vector<int> fds_of(const ReexecState& s) {
-  std::vector<int> fds;
+  std::vector<int> fds{s.admin_fd, s.control_fd};
   for (const auto& b : s.sockets) fds.push_back(b.fd);
   for (const auto& w : s.workers) {
     fds.push_back(w.out_fd);
@@ -129,6 +129,8 @@ std::error_code reexec(const ReexecState& s) {
   }
   j["env"] = s.env;
   j["stale_dir"] = s.stale_dir;
+  j["admin"] = s.admin_fd;
+  j["control"] = s.control_fd;
   std::vector<std::string> args = own_argv();
   if (args.empty()) return std::make_error_code(std::errc::invalid_argument);
   std::vector<char*> argv;
@@ -173,6 +175,8 @@ std::optional<ReexecState> take_reexec_state() {
     }
     s.env = j.at("env").get<std::map<std::string, std::string>>();
     s.stale_dir = j.value("stale_dir", "");
+    s.admin_fd = j.value("admin", -1);
+    s.control_fd = j.value("control", -1);
   } catch (const nlohmann::json::exception&) {
     return std::nullopt;
   }

@@ -3,16 +3,17 @@
 // one), with the same arguments: same pid, so systemd's MAINPID, a container's PID 1 and every
 // script's pid file stay right (unlike gunicorn's USR2, which forks a second master).
 //
-// What crosses the exec: the listening sockets (close-on-exec cleared; numbers, names and
-// addresses in CPPCLUSTER_REEXEC_STATE, a JSON document), the running workers' pids, ids and the
-// read ends of their stdout and stderr pipes (a worker writing to a closed pipe would die of
-// SIGPIPE), with --reuseport the members of each group in the kernel's order, and the systemd
-// variables the first image took out of its environment. The new image serves the same sockets,
-// forks a fresh generation of workers from the (new) PROGRAM, waits until they are all ready, then
-// sends the previous generation --stop-signal (SIGKILL after --graceful-timeout); they are its
-// children still, reaped by their pids. The old workers serve meanwhile: nothing is refused.
-// The admin and control sockets are bound again by the new image (a probe during those
-// milliseconds is refused). Not in --mode cluster: the workers' channels would close.
+// What crosses the exec: the listening sockets, and those of --admin and --control
+// (close-on-exec cleared; numbers, names and addresses in CPPCLUSTER_REEXEC_STATE, a JSON
+// document), the running workers' pids, ids and the read ends of their stdout and stderr pipes
+// (a worker writing to a closed pipe would die of SIGPIPE), with --reuseport the members of each
+// group in the kernel's order, and the systemd variables the first image took out of its
+// environment. The new image serves the same sockets (the admin and control ones too, so a probe
+// is never refused and the control socket's file stays), forks a fresh generation of workers
+// from the (new) PROGRAM, waits until they are all ready, then sends the previous generation
+// --stop-signal (SIGKILL after --graceful-timeout); they are its children still, reaped by their
+// pids. The old workers serve meanwhile: nothing is refused. Not in --mode cluster: the
+// workers' channels would close.
 #pragma once
 
 #include "listen.hpp"
@@ -52,6 +53,8 @@ struct ReexecState {
   std::vector<std::vector<GroupMember>> groups;  // --reuseport: per --listen address
   std::map<std::string, std::string> env;        // variables to put back (NOTIFY_SOCKET, ...)
   std::string stale_dir;                         // the previous image's notify directory, to remove
+  int admin_fd = -1;                             // --admin's listening socket, or -1
+  int control_fd = -1;                           // --control's listening socket, or -1
 };
 
 // The path of this process's binary when first called (call it at start): readlink of

@@ -74,28 +74,9 @@ int Supervisor::run() {
   }
   setup();
   if (upgrade_from_) adopt_previous_workers();
-  if (opt_.admin_port >= 0) {
-    try {
-      admin_ = std::make_unique<AdminServer>(opt_.admin_host, opt_.admin_port,
-                                             [this](const HttpRequest& r) { return serve(r, Access::admin); });
-    } catch (const std::system_error& e) {
-      log_line(e.what());
-      close_all(sockets_);
-      return 1;
-    }
-    log_line("admin on " + admin_->url());
-  }
-  if (!opt_.control.empty()) {
-    try {
-      control_ = std::make_unique<AdminServer>(UnixPath{opt_.control},
-                                               [this](const HttpRequest& r) { return serve(r, Access::control); });
-    } catch (const std::system_error& e) {
-      log_line(e.what());
-      admin_.reset();
-      close_all(sockets_);
-      return 1;
-    }
-    log_line("control socket on " + opt_.control);
+  if (!open_admin(upgrade_from_ ? upgrade_from_->admin_fd : -1, upgrade_from_ ? upgrade_from_->control_fd : -1)) {
+    close_all(sockets_);
+    return 1;
   }
   pool_->start();
   log_line("started " + std::to_string(pool_->size()) + " workers of " + opt_.command.front() +
@@ -238,6 +219,7 @@ void Supervisor::stop(std::chrono::milliseconds deadline, int code) {
   upgrade_timer_.cancel();
   if (first && previous_ && previous_->any_alive()) previous_->retire(opt_.stop_signal, deadline);
   stopping_ = true;
+  if (upgrading_) exec_upgrade();  // not now: it serves its admin sockets again
   if (first) service_->stopping();
   watchdogs_->forget_all();
   exit_code_ = code;

@@ -118,6 +118,9 @@ class Supervisor {
   HttpReply act(const HttpRequest& req);
   // The pool's snapshot with the supervisor's counters, for /metrics and /status.
   PoolFigures figures();
+  // Serves --admin and --control (on the listening sockets admin_fd and control_fd when >= 0:
+  // handed over by a re-exec); false, logged, when one cannot be bound or used.
+  bool open_admin(int admin_fd, int control_fd);
 
   // supervisor_upgrade.cpp: the upgrade in place.
   // After a re-exec: the previous image's sockets (with --reuseport its groups' members, its
@@ -130,9 +133,15 @@ class Supervisor {
   void retire_previous_workers();
   // Why an upgrade cannot start now ("" when it can).
   std::string upgrade_refusal();
-  // SIGUSR2 or POST /upgrade: execve() of the binary in place, handing over sockets and workers;
-  // returns only when refused or when the exec failed (logged, this image keeps running).
+  // SIGUSR2 or POST /upgrade: the admin and control sockets stop accepting (still listening),
+  // then exec_upgrade() once the connections they accepted are answered (1 s at the most).
+  // Logged and nothing done when refused.
   void upgrade(const std::string& why);
+  // execve() of the binary in place, handing over sockets and workers; returns only when the
+  // exec failed or a stop began meanwhile (logged; this image serves its admin sockets again).
+  void exec_upgrade();
+  // The execve() with the state handed over; returns only when it failed (logged).
+  void exec_now();
 
   RunOptions opt_;
   // First, so that it outlives everything whose callbacks may still report to it.
@@ -145,6 +154,9 @@ class Supervisor {
   std::optional<ReexecState> upgrade_from_; // set when this image was re-executed
   std::unique_ptr<PreviousWorkers> previous_;
   cluster::Timer upgrade_timer_;
+  bool upgrading_ = false;                  // upgrade() waits to exec_upgrade()
+  cluster::Timer exec_deadline_;            // how long it waits at the most
+  int handed_admin_ = -1, handed_control_ = -1;  // the sockets it hands over
   bool not_ready_ = false;                  // /readyz 503 during the shutdown delay
   std::unique_ptr<cluster::Pool> pool_;
   std::unique_ptr<AdminServer> admin_, control_;

@@ -83,6 +83,32 @@ HttpReply Supervisor::act(const HttpRequest& req) {
   return {404, text, "not found\n"};
 }
 
+bool Supervisor::open_admin(int admin_fd, int control_fd) {
+  const std::string kept = " (kept across the re-exec)";
+  if (opt_.admin_port >= 0) {
+    try {
+      admin_ = std::make_unique<AdminServer>(opt_.admin_host, opt_.admin_port,
+                                             [this](const HttpRequest& r) { return serve(r, Access::admin); }, admin_fd);
+    } catch (const std::system_error& e) {
+      log_line(e.what());
+      return false;
+    }
+    log_line("admin on " + admin_->url() + (admin_fd >= 0 ? kept : ""));
+  }
+  if (!opt_.control.empty()) {
+    try {
+      control_ = std::make_unique<AdminServer>(
+          UnixPath{opt_.control}, [this](const HttpRequest& r) { return serve(r, Access::control); }, control_fd);
+    } catch (const std::system_error& e) {
+      log_line(e.what());
+      admin_.reset();
+      return false;
+    }
+    log_line("control socket on " + opt_.control + (control_fd >= 0 ? kept : ""));
+  }
+  return true;
+}
+
 PoolFigures Supervisor::figures() {
   PoolFigures f = figures_;
   f.watchdog_kills = watchdogs_ ? watchdogs_->replaced() : 0;

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <utility>
 
 namespace cppcluster {
 
@@ -21,6 +22,7 @@ std::string Supervisor::upgrade_refusal() {
   if (opt_.mode == WorkerMode::cluster) return "not in --mode cluster (the workers' channels would close)";
   if (pool_->reloading()) return "a reload is running";
   if (previous_ && previous_->any_alive()) return "the previous upgrade has not retired its workers yet";
+  if (upgrading_) return "an upgrade is under way";
   return {};
 }
 
@@ -30,11 +32,39 @@ void Supervisor::upgrade(const std::string& why) {
     return;
   }
   log_line(why + ": re-executing " + started_exe() + " in place (pid " + std::to_string(::getpid()) + ")");
+  upgrading_ = true;
+  service_->reloading();
+  // Connections wait in the handed-over sockets' queues meanwhile; one the exec cut would fail.
+  handed_admin_ = admin_ ? admin_->hand_over() : -1;
+  handed_control_ = control_ ? control_->hand_over() : -1;
+  admin_.reset();
+  control_.reset();
+  exec_deadline_ = cluster::set_timeout([this] { exec_upgrade(); }, 1s);
+  AdminServer::when_idle([this] { exec_upgrade(); });
+}
+
+void Supervisor::exec_upgrade() {
+  if (!upgrading_) return;
+  upgrading_ = false;
+  exec_deadline_.cancel();
+  AdminServer::when_idle(nullptr);
+  if (stopping_) {
+    log_line("no upgrade: the supervisor is stopping");
+  } else {
+    exec_now();
+  }
+  // This image keeps running: it serves the sockets it meant to hand over.
+  open_admin(std::exchange(handed_admin_, -1), std::exchange(handed_control_, -1));
+}
+
+void Supervisor::exec_now() {
   ReexecState st;
   st.sockets = sockets_;
   st.workers = pipes_->live();
   st.env = started_env();
   st.stale_dir = notify_dir_;
+  st.admin_fd = handed_admin_;
+  st.control_fd = handed_control_;
   if (reuse_) {
     for (const auto& g : reuse_->members()) {
       auto& members = st.groups.emplace_back();
@@ -45,7 +75,6 @@ void Supervisor::upgrade(const std::string& why) {
       }
     }
   }
-  service_->reloading();
   const std::error_code ec = reexec(st);
   log_line("re-exec of " + started_exe() + " failed: " + ec.message() + "; this image keeps running");
   if (service_ready_) service_->ready(service_status() + ", upgrade failed");
