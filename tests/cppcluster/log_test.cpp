@@ -29,33 +29,13 @@ namespace {
 
 using namespace std::chrono_literals;
 using child_lines::Child;
-
-// The complete lines of a file (a last line without its newline is still being written).
-std::vector<std::string> file_lines(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string all = ss.str();
-  std::vector<std::string> lines;
-  std::size_t at = 0;
-  for (std::size_t nl; (nl = all.find('\n', at)) != std::string::npos; at = nl + 1) lines.push_back(all.substr(at, nl - at));
-  return lines;
-}
+using cppcluster_test::file_lines;
+using cppcluster_test::wait_file;
 
 std::size_t count_containing(const std::vector<std::string>& lines, const std::string& what) {
   std::size_t n = 0;
   for (const auto& l : lines) n += l.find(what) != std::string::npos;
   return n;
-}
-
-// Polls path until pred(its lines) holds, at most 60 s; true if it did.
-template <class Pred>
-bool wait_file(const std::string& path, Pred pred) {
-  for (int i = 0; i < 3000; ++i) {
-    if (pred(file_lines(path))) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return false;
 }
 
 std::vector<std::string> run_args(std::vector<std::string> options) {

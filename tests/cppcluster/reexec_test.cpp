@@ -2,7 +2,9 @@
 // the binary found at the path it was started from (here a copy in a temp dir, replaced by a new
 // file before the upgrade), keeps its pid and sockets, starts new workers and retires the old ones
 // once those are ready, under continuous load, without one failed request; its admin endpoint and
-// control socket, probed all along, never refuse one.
+// control socket, probed all along, never refuse one; the old workers' last lines go to the
+// --log-file as JSON.
+#include "cli_support.hpp"
 #include "http_get.hpp"
 #include "run_helpers.hpp"
 #include "support/child_lines.hpp"
@@ -19,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <filesystem>
@@ -225,5 +228,53 @@ TEST(CppclusterUpgrade, ReexecUnderLoadSharedSocket) { upgrade_under_load({}, 2)
 // Verifies the upgrade in place with --reuseport: the groups' members cross the exec, and each
 // old worker is drained before its SIGTERM.
 TEST(CppclusterUpgrade, ReexecUnderLoadReuseport) { upgrade_under_load({"--reuseport"}, 2); }
+
+// Verifies that with --log-file and --log-format json the old workers' lines written after the
+// re-exec (the test server's "stopped pid=P" as it retires) land in the file as JSON lines of
+// theirs, as the new workers' do, and that nothing goes to the terminal.
+TEST(CppclusterUpgrade, OldWorkersLogThroughTheLogFileAsJson) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path.empty());
+  const std::string log = dir.path + "/app.json";
+  Child sup(CPPCLUSTER_BIN, {},
+            {"run", "--listen", "tcp://127.0.0.1:0", "--workers", "2", "--log-file", log, "--log-format", "json",
+             "--", PYTHON3, TEST_SERVER});
+  const auto count = [](const std::vector<std::string>& lines, const std::string& what) {
+    return std::count_if(lines.begin(), lines.end(), [&](const std::string& l) { return l.find(what) != std::string::npos; });
+  };
+  ASSERT_TRUE(cppcluster_test::wait_file(log, [&](const auto& l) { return count(l, "\"line\":\"serving pid=") >= 2; }))
+      << sup.output();
+  std::set<int> old_pids;
+  for (const auto& text : cppcluster_test::file_lines(log)) {
+    const auto j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_object() && j.value("line", "").rfind("serving pid=", 0) == 0) old_pids.insert(j.at("pid").get<int>());
+  }
+  ASSERT_EQ(old_pids.size(), 2u);
+  ::kill(sup.pid(), SIGUSR2);
+  ASSERT_TRUE(cppcluster_test::wait_file(log, [&](const auto& l) { return count(l, "upgrade done: the previous workers are gone") >= 1; }))
+      << sup.output();
+  ASSERT_EQ(cppcluster_test::signal_and_wait(sup, SIGTERM), 0) << sup.output();
+
+  bool reexecuted = false;
+  std::set<int> stopped_after;
+  for (const auto& text : cppcluster_test::file_lines(log)) {
+    const auto j = nlohmann::json::parse(text, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << "not one JSON object: " << text;
+    const std::string line = j.at("line").get<std::string>();
+    if (j.at("source") == "cppcluster") {
+      reexecuted = reexecuted || line.rfind("re-executed in place", 0) == 0;
+      continue;
+    }
+    const int pid = j.at("pid").get<int>();
+    if (reexecuted && old_pids.count(pid) && line == "stopped pid=" + std::to_string(pid)) {
+      EXPECT_TRUE(j.at("worker").is_number_integer()) << text;
+      EXPECT_EQ(j.at("stream"), "stdout") << text;
+      stopped_after.insert(pid);
+    }
+  }
+  EXPECT_TRUE(reexecuted);
+  EXPECT_EQ(stopped_after, old_pids) << "the old workers' last lines are not in " << log;
+  EXPECT_EQ(sup.output().find("[w"), std::string::npos) << sup.output();
+}
 
 }  // namespace

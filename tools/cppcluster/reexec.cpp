@@ -1,5 +1,6 @@
 #include "reexec.hpp"
 
+#include "log_sink.hpp"
 #include "logs.hpp"
 
 #include "cluster/cluster.hpp"
@@ -184,19 +185,19 @@ std::optional<ReexecState> take_reexec_state() {
   return s;
 }
 
-// The read end of an old worker's stdout or stderr: its lines go out prefixed.
+// The read end of an old worker's stdout or stderr: its lines go to the LogSink, as a new
+// worker's do (worker_output.hpp).
 struct PreviousWorkers::Pipe {
+  Pipe(int id, int pid, OutStream s)
+      : lines([id, pid, s](std::string_view line) { LogSink::instance().worker_line(id, pid, s, line); }) {}
   uv_pipe_t handle{};
-  int out_fd = 1;
-  std::string prefix;
-  std::string pending;
+  LineSplitter lines;
   bool closing = false;
 
-  void emit(std::string_view line) { write_all(out_fd, prefix + std::string(line) + "\n"); }
   void close() {
     if (closing) return;
     closing = true;
-    if (!pending.empty()) emit(pending);
+    lines.flush();
     uv_close(reinterpret_cast<uv_handle_t*>(&handle), [](uv_handle_t* h) { delete static_cast<Pipe*>(h->data); });
   }
 };
@@ -205,11 +206,9 @@ PreviousWorkers::PreviousWorkers(std::vector<InheritedWorker> workers,
                                  std::function<void(const InheritedWorker&, int)> on_exit)
     : alive_(std::move(workers)), on_exit_(std::move(on_exit)) {
   for (const auto& w : alive_) {
-    for (auto [fd, out] : {std::pair{w.out_fd, 1}, std::pair{w.err_fd, 2}}) {
+    for (auto [fd, which] : {std::pair{w.out_fd, OutStream::out}, std::pair{w.err_fd, OutStream::err}}) {
       if (fd < 0) continue;
-      auto* p = new Pipe;
-      p->out_fd = out;
-      p->prefix = "[w" + std::to_string(w.id) + " " + std::to_string(w.pid) + "] ";
+      auto* p = new Pipe(w.id, w.pid, which);
       p->handle.data = p;
       uv_pipe_init(cluster::loop(), &p->handle, 0);
       if (uv_pipe_open(&p->handle, fd) != 0) {
@@ -228,15 +227,10 @@ PreviousWorkers::PreviousWorkers(std::vector<InheritedWorker> workers,
             auto* pp = static_cast<Pipe*>(st->data);
             if (n < 0) {
               uv_read_stop(st);
-              if (!pp->pending.empty()) pp->emit(pp->pending);
-              pp->pending.clear();
+              pp->lines.flush();
               return;
             }
-            pp->pending.append(b->base, static_cast<std::size_t>(n));
-            for (std::size_t nl; (nl = pp->pending.find('\n')) != std::string::npos;) {
-              pp->emit(std::string_view(pp->pending).substr(0, nl));
-              pp->pending.erase(0, nl + 1);
-            }
+            pp->lines.feed(std::string_view(b->base, static_cast<std::size_t>(n)));
           });
     }
   }

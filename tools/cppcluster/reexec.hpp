@@ -12,8 +12,8 @@
 // is never refused and the control socket's file stays), forks a fresh generation of workers
 // from the (new) PROGRAM, waits until they are all ready, then sends the previous generation
 // --stop-signal (SIGKILL after --graceful-timeout); they are its children still, reaped by their
-// pids. The old workers serve meanwhile: nothing is refused. Not in --mode cluster: the
-// workers' channels would close.
+// pids, their output written by the new image's LogSink. The old workers serve meanwhile:
+// nothing is refused. Not in --mode cluster: the workers' channels would close.
 #pragma once
 
 #include "listen.hpp"
@@ -90,8 +90,8 @@ std::error_code reexec(const ReexecState& state);
 // process was not started by a re-exec.
 std::optional<ReexecState> take_reexec_state();
 
-// The previous image's workers, in the new one: their output lines are forwarded with their
-// "[wID PID] " prefix, their exits reaped by pid (never waitpid(-1): libuv waits for its own).
+// The previous image's workers, in the new one: their output lines go to the LogSink as a
+// worker's (log_sink.hpp), their exits reaped by pid (never waitpid(-1): libuv waits for its own).
 class PreviousWorkers {
  public:
   // on_exit(worker, wait status) is told of each exit (status -1: reaped elsewhere, unknown).
