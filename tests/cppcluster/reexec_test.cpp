@@ -229,6 +229,36 @@ TEST(CppclusterUpgrade, ReexecUnderLoadSharedSocket) { upgrade_under_load({}, 2)
 // old worker is drained before its SIGTERM.
 TEST(CppclusterUpgrade, ReexecUnderLoadReuseport) { upgrade_under_load({"--reuseport"}, 2); }
 
+// Verifies that an upgrade whose exec fails (the binary removed from its path) leaves the
+// supervisor serving: the admin endpoint and the control socket it had handed over answer again
+// on the same port and path, and a stop still exits 0.
+TEST(CppclusterUpgrade, FailedExecServesTheAdminSocketsAgain) {
+  TempDir dir;
+  ASSERT_FALSE(dir.path.empty());
+  const std::string bin = dir.path + "/cppcluster";
+  const std::string control = dir.path + "/control.sock";
+  install_binary(bin);
+  Child sup(bin, {}, {"run", "--listen", "tcp://127.0.0.1:0", "--workers", "1", "--control", control, "--admin",
+                      "127.0.0.1:0", "--", PYTHON3, TEST_SERVER});
+  auto admin = sup.wait_for("admin on http://127\\.0\\.0\\.1:(\\d+)");
+  ASSERT_FALSE(admin.empty()) << sup.output();
+  ASSERT_EQ(ready_pids(sup, 1).size(), 1u) << sup.output();
+  std::filesystem::remove(bin);
+  ::kill(sup.pid(), SIGUSR2);
+  ASSERT_FALSE(sup.wait_for("re-exec of .* failed: No such file or directory; this image keeps running").empty())
+      << sup.output();
+  EXPECT_FALSE(sup.wait_for("admin on http://127\\.0\\.0\\.1:" + admin[1] + " \\(served again, not upgraded\\)").empty())
+      << sup.output();
+  EXPECT_FALSE(sup.wait_for("control socket on .* \\(served again, not upgraded\\)").empty()) << sup.output();
+  EXPECT_EQ(cppcluster_test::http_get(std::stoi(admin[1]), "/healthz").first, 200) << sup.output();
+  sockaddr_un un{};
+  un.sun_family = AF_UNIX;
+  control.copy(un.sun_path, sizeof un.sun_path - 1);
+  EXPECT_EQ(healthz(reinterpret_cast<const sockaddr*>(&un), sizeof un), 200) << sup.output();
+  EXPECT_EQ(cppcluster_test::signal_and_wait(sup, SIGTERM), 0) << sup.output();
+  EXPECT_FALSE(std::filesystem::exists(control));
+}
+
 // Verifies that with --log-file and --log-format json the old workers' lines written after the
 // re-exec (the test server's "stopped pid=P" as it retires) land in the file as JSON lines of
 // theirs, as the new workers' do, and that nothing goes to the terminal.

@@ -74,7 +74,8 @@ int Supervisor::run() {
   }
   setup();
   if (upgrade_from_) adopt_previous_workers();
-  if (!open_admin(upgrade_from_ ? upgrade_from_->admin_fd : -1, upgrade_from_ ? upgrade_from_->control_fd : -1)) {
+  if (!open_admin(upgrade_from_ ? upgrade_from_->admin_fd : -1, upgrade_from_ ? upgrade_from_->control_fd : -1,
+                  " (kept across the re-exec)")) {
     close_all(sockets_);
     return 1;
   }

@@ -118,9 +118,10 @@ class Supervisor {
   HttpReply act(const HttpRequest& req);
   // The pool's snapshot with the supervisor's counters, for /metrics and /status.
   PoolFigures figures();
-  // Serves --admin and --control (on the listening sockets admin_fd and control_fd when >= 0:
-  // handed over by a re-exec); false, logged, when one cannot be bound or used.
-  bool open_admin(int admin_fd, int control_fd);
+  // Serves --admin and --control (on the listening sockets admin_fd and control_fd when >= 0,
+  // handed over by upgrade(): then `whence` ends the line logged); false, logged, when one
+  // cannot be bound or used.
+  bool open_admin(int admin_fd, int control_fd, const std::string& whence = "");
 
   // supervisor_upgrade.cpp: the upgrade in place.
   // After a re-exec: the previous image's sockets (with --reuseport its groups' members, its

@@ -83,8 +83,7 @@ HttpReply Supervisor::act(const HttpRequest& req) {
   return {404, text, "not found\n"};
 }
 
-bool Supervisor::open_admin(int admin_fd, int control_fd) {
-  const std::string kept = " (kept across the re-exec)";
+bool Supervisor::open_admin(int admin_fd, int control_fd, const std::string& whence) {
   if (opt_.admin_port >= 0) {
     try {
       admin_ = std::make_unique<AdminServer>(opt_.admin_host, opt_.admin_port,
@@ -93,7 +92,7 @@ bool Supervisor::open_admin(int admin_fd, int control_fd) {
       log_line(e.what());
       return false;
     }
-    log_line("admin on " + admin_->url() + (admin_fd >= 0 ? kept : ""));
+    log_line("admin on " + admin_->url() + (admin_fd >= 0 ? whence : ""));
   }
   if (!opt_.control.empty()) {
     try {
@@ -104,7 +103,7 @@ bool Supervisor::open_admin(int admin_fd, int control_fd) {
       admin_.reset();
       return false;
     }
-    log_line("control socket on " + opt_.control + (control_fd >= 0 ? kept : ""));
+    log_line("control socket on " + opt_.control + (control_fd >= 0 ? whence : ""));
   }
   return true;
 }

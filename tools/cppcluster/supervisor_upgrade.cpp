@@ -54,7 +54,7 @@ void Supervisor::exec_upgrade() {
     exec_now();
   }
   // This image keeps running: it serves the sockets it meant to hand over.
-  open_admin(std::exchange(handed_admin_, -1), std::exchange(handed_control_, -1));
+  open_admin(std::exchange(handed_admin_, -1), std::exchange(handed_control_, -1), " (served again, not upgraded)");
 }
 
 void Supervisor::exec_now() {
