@@ -2,6 +2,7 @@
 // (a plain Python server that takes its socket from LISTEN_FDS) as its workers, on a loopback
 // port the kernel picks (--listen tcp://127.0.0.1:0, read back from the supervisor's log).
 #include "http_get.hpp"
+#include "run_helpers.hpp"
 #include "support/child_lines.hpp"
 #include "support/storm_client.hpp"
 
@@ -59,32 +60,11 @@ struct Supervisor {
     return m.empty() ? 0 : std::stoi(m[1]);
   }
   // The pids of the first n workers the pool counted ready.
-  std::set<int> ready_pids(std::size_t n, std::size_t from = 1) {
-    std::set<int> pids;
-    for (std::size_t i = from; i < from + n; ++i) {
-      auto m = child.wait_for("worker \\d+ \\(pid (\\d+)\\) ready", i);
-      if (m.empty()) return pids;
-      pids.insert(std::stoi(m[1]));
-    }
-    return pids;
-  }
+  std::set<int> ready_pids(std::size_t n, std::size_t from = 1) { return cppcluster_test::ready_pids(child, n, from); }
   void signal(int sig) { ::kill(child.pid(), sig); }
 
   Child child;
 };
-
-// Requests until every pid of want answered, at most rounds x 8 concurrent slow requests.
-std::set<int> pids_answering(int port, std::size_t want, int rounds = 50) {
-  std::set<int> seen;
-  for (int r = 0; r < rounds && seen.size() < want; ++r) {
-    std::vector<std::future<std::string>> f;
-    for (int i = 0; i < 8; ++i) f.push_back(std::async(std::launch::async, [port] { return get(port, "/slow?ms=50"); }));
-    for (auto& x : f) {
-      if (int p = pid_of(x.get())) seen.insert(p);
-    }
-  }
-  return seen;
-}
 
 // Verifies that four workers share the socket: requests spread over their four pids, and each
 // saw LISTEN_PID equal to its own pid, LISTEN_FDS=1 and the socket's name.
@@ -94,7 +74,7 @@ TEST(CppclusterRun, SpreadsRequestsOverWorkersWithTheirOwnListenPid) {
   ASSERT_GT(port, 0) << s.child.output();
   const auto ready = s.ready_pids(4);
   ASSERT_EQ(ready.size(), 4u) << s.child.output();
-  const auto seen = pids_answering(port, 4);
+  const auto seen = cppcluster_test::pids_answering(port, 4);
   EXPECT_EQ(seen, ready) << s.child.output();
   for (int i = 0; i < 8; ++i) {
     const std::string a = get(port);

@@ -1,5 +1,6 @@
 // Process tests of the control socket: `cppcluster run --control PATH` over the Python server,
 // driven by `cppcluster status|reload|scale|stop` as an operator would, in a mkdtemp directory.
+#include "cli_support.hpp"
 #include "support/child_lines.hpp"
 
 #include <gtest/gtest.h>
@@ -22,19 +23,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using child_lines::Child;
-
-// A fresh 0700 directory, removed with what it holds.
-struct TempDir {
-  TempDir() {
-    std::string t = (std::filesystem::temp_directory_path() / "cppcluster-ctl-XXXXXX").string();
-    path = ::mkdtemp(t.data()) ? t : std::string();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path.empty()) std::filesystem::remove_all(path, ec);
-  }
-  std::string path;
-};
 
 std::vector<std::string> run_args(const std::string& control, const std::string& workers) {
   return {"run", "--control", control, "--listen", "tcp://127.0.0.1:0", "--workers", workers,
@@ -69,7 +57,7 @@ std::set<int> pids(const nlohmann::json& st) {
 // ready workers, scale N changes their number, reload replaces every pid, stop ends the
 // supervisor with exit 0 and removes the socket.
 TEST(CppclusterControl, StatusScaleReloadStop) {
-  TempDir dir;
+  cppcluster_test::TempDir dir{"cppcluster-ctl"};
   ASSERT_FALSE(dir.path.empty());
   const std::string sock = dir.path + "/control.sock";
   Child sup(CPPCLUSTER_BIN, {}, run_args(sock, "2"));
@@ -124,7 +112,7 @@ TEST(CppclusterControl, StatusScaleReloadStop) {
 // Verifies that every control command exits 1 naming the path when nothing listens there (no
 // file, or a stale socket file), and 2 when no path is given at all.
 TEST(CppclusterControl, CommandsFailClearlyWhenNothingListens) {
-  TempDir dir;
+  cppcluster_test::TempDir dir{"cppcluster-ctl"};
   ASSERT_FALSE(dir.path.empty());
   const std::string missing = dir.path + "/none.sock";
   const std::string stale = dir.path + "/stale.sock";
@@ -153,7 +141,7 @@ TEST(CppclusterControl, CommandsFailClearlyWhenNothingListens) {
 // Verifies that a stale socket left by a killed supervisor is replaced, while a second
 // supervisor on a live one exits 1 saying another supervisor listens there.
 TEST(CppclusterControl, StaleSocketReplacedLiveOneRefused) {
-  TempDir dir;
+  cppcluster_test::TempDir dir{"cppcluster-ctl"};
   ASSERT_FALSE(dir.path.empty());
   const std::string sock = dir.path + "/control.sock";
   {

@@ -119,25 +119,13 @@ class HealthProbe {
   std::thread thread_;
 };
 
-struct TempDir {
-  TempDir() {
-    std::string t = (std::filesystem::temp_directory_path() / "cppcluster-up-XXXXXX").string();
-    path = ::mkdtemp(t.data()) ? t : std::string();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path.empty()) std::filesystem::remove_all(path, ec);
-  }
-  std::string path;
-};
-
 // Upgrades a supervisor of `options` twice under load (SIGUSR2, then `cppcluster upgrade` on the
 // control socket), each time checking: same pid, the binary now running is the file at the path
 // (replaced before the first upgrade), new workers answer, the old ones are gone (reaped), the
 // control socket answers, the admin endpoint and the control socket were kept; then the load's
 // count: zero failed, and that of /healthz probed all along on both: zero refused or failed.
 void upgrade_under_load(std::vector<std::string> options, int workers) {
-  TempDir dir;
+  cppcluster_test::TempDir dir{"cppcluster-up"};
   ASSERT_FALSE(dir.path.empty());
   const std::string bin = dir.path + "/cppcluster";
   const std::string control = dir.path + "/control.sock";
@@ -233,7 +221,7 @@ TEST(CppclusterUpgrade, ReexecUnderLoadReuseport) { upgrade_under_load({"--reuse
 // supervisor serving: the admin endpoint and the control socket it had handed over answer again
 // on the same port and path, and a stop still exits 0.
 TEST(CppclusterUpgrade, FailedExecServesTheAdminSocketsAgain) {
-  TempDir dir;
+  cppcluster_test::TempDir dir{"cppcluster-up"};
   ASSERT_FALSE(dir.path.empty());
   const std::string bin = dir.path + "/cppcluster";
   const std::string control = dir.path + "/control.sock";
@@ -263,7 +251,7 @@ TEST(CppclusterUpgrade, FailedExecServesTheAdminSocketsAgain) {
 // re-exec (the test server's "stopped pid=P" as it retires) land in the file as JSON lines of
 // theirs, as the new workers' do, and that nothing goes to the terminal.
 TEST(CppclusterUpgrade, OldWorkersLogThroughTheLogFileAsJson) {
-  TempDir dir;
+  cppcluster_test::TempDir dir{"cppcluster-up"};
   ASSERT_FALSE(dir.path.empty());
   const std::string log = dir.path + "/app.json";
   Child sup(CPPCLUSTER_BIN, {},

@@ -96,21 +96,12 @@ TEST(CppclusterReuseport, FourWorkersOwnSocketsRequestsSpread) {
   // placeholder is bound, not listening, so no connection can land where nobody accepts.
   EXPECT_EQ(listening_on(port), inodes);
 
-  std::set<int> seen;
-  for (int r = 0; r < 50 && seen.size() < 4; ++r) {  // at most 50 rounds of 8 concurrent requests
-    std::vector<std::future<std::pair<int, std::string>>> f;
-    for (int i = 0; i < 8; ++i) {
-      f.push_back(std::async(std::launch::async, [port] { return cppcluster_test::http_get(port, "/slow?ms=20"); }));
-    }
-    for (auto& x : f) {
-      auto [code, body] = x.get();
-      ASSERT_EQ(code, 200) << body << sup.output();
-      std::smatch m;
-      ASSERT_TRUE(std::regex_search(body, m, std::regex("pid=(\\d+) listen_pid=(\\d+) fds=1 names=web "))) << body;
-      EXPECT_EQ(m[1], m[2]) << body;
-      seen.insert(std::stoi(m[1]));
-    }
-  }
+  const auto seen = cppcluster_test::pids_answering(port, 4, 50, 20, [&](int code, const std::string& body) {
+    ASSERT_EQ(code, 200) << body << sup.output();
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(body, m, std::regex("pid=(\\d+) listen_pid=(\\d+) fds=1 names=web "))) << body;
+    EXPECT_EQ(m[1], m[2]) << body;
+  });
   EXPECT_EQ(seen, pids) << sup.output();
   stop_and_expect_zero(sup);
 }

@@ -5,15 +5,22 @@
 #include "support/child_lines.hpp"
 #include "support/storm_client.hpp"
 
+#include "http_get.hpp"
+
 #include <gtest/gtest.h>
 
 #include <signal.h>
 
 #include <chrono>
 #include <fstream>
+#include <functional>
+#include <future>
+#include <regex>
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 namespace cppcluster_test {
 
@@ -60,6 +67,26 @@ inline std::set<int> reload_under_load(child_lines::Child& sup, int port, const 
   EXPECT_EQ(counts.failed(), 0u) << counts.summary() << sup.output();
   EXPECT_GT(counts[storm::Outcome::ok], 100u) << counts.summary();
   return ready_pids(sup, old_pids.size(), old_pids.size() + 1);
+}
+
+// Sends rounds of 8 concurrent GET /slow?ms=MS until `want` worker pids answered (at most
+// `rounds` rounds); each answer's status and body go to check (which asserts what the test
+// wants). Returns the pids seen, read from the answers' "pid=P".
+inline std::set<int> pids_answering(int port, std::size_t want, int rounds = 50, int ms = 50,
+                                    const std::function<void(int, const std::string&)>& check = {}) {
+  std::set<int> seen;
+  const std::string path = "/slow?ms=" + std::to_string(ms);
+  for (int r = 0; r < rounds && seen.size() < want; ++r) {
+    std::vector<std::future<std::pair<int, std::string>>> f;
+    for (int i = 0; i < 8; ++i) f.push_back(std::async(std::launch::async, [port, path] { return http_get(port, path); }));
+    for (auto& x : f) {
+      const auto [code, body] = x.get();
+      if (check) check(code, body);
+      std::smatch m;
+      if (std::regex_search(body, m, std::regex("pid=(\\d+)"))) seen.insert(std::stoi(m[1]));
+    }
+  }
+  return seen;
 }
 
 }  // namespace cppcluster_test

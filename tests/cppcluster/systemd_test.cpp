@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "http_get.hpp"
+#include "run_helpers.hpp"
 
 #include <filesystem>
 #include <future>
@@ -162,21 +163,12 @@ TEST(CppclusterSystemd, SocketActivatedSupervisorServesSystemdsSocket) {
   EXPECT_FALSE(sup.wait_for("--listen ignored").empty()) << sup.output();
   ASSERT_FALSE(sup.wait_for("\\] serving pid=", 2).empty()) << sup.output();
   // Concurrent slow requests, so that both workers take some (at most 50 rounds of 8).
-  std::set<std::string> pids;
-  for (int r = 0; r < 50 && pids.size() < 2; ++r) {
-    std::vector<std::future<std::pair<int, std::string>>> f;
-    for (int i = 0; i < 8; ++i) {
-      f.push_back(std::async(std::launch::async, [port] { return cppcluster_test::http_get(port, "/slow?ms=50"); }));
-    }
-    for (auto& x : f) {
-      auto [code, body] = x.get();
-      ASSERT_EQ(code, 200) << body << sup.output();
-      std::smatch m;
-      ASSERT_TRUE(std::regex_search(body, m, std::regex("pid=(\\d+) listen_pid=(\\d+) fds=1 names=web "))) << body;
-      EXPECT_EQ(m[1], m[2]) << body;
-      pids.insert(m[1]);
-    }
-  }
+  const auto pids = cppcluster_test::pids_answering(port, 2, 50, 50, [&](int code, const std::string& body) {
+    ASSERT_EQ(code, 200) << body << sup.output();
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(body, m, std::regex("pid=(\\d+) listen_pid=(\\d+) fds=1 names=web "))) << body;
+    EXPECT_EQ(m[1], m[2]) << body;
+  });
   EXPECT_EQ(pids.size(), 2u) << "requests reached " << pids.size() << " workers";
   ::kill(sup.pid(), SIGTERM);
   const int status = sup.wait_exit(60s);
