@@ -209,7 +209,12 @@ void query_server(Worker& w, Message& m, Handle&) {
       it->second.shared = std::make_unique<SharedHandle>(key, spec, udp);
     } else if (scheduling_policy() == sched_reuseport && tcp) {
       const unsigned deadline = settings().handoff_timeout_ms.value_or(default_handoff_timeout_ms);
-      it->second.reuse = std::make_unique<ReusePortHandle>(key, spec, newconn_sender(key), deadline / 2);
+      auto pid_of = [](int worker) {
+        auto w = st().workers.find(worker);
+        auto live = w != st().workers.end() ? w->second.lock() : nullptr;
+        return live ? live->process().pid() : -1;
+      };
+      it->second.reuse = std::make_unique<ReusePortHandle>(key, spec, newconn_sender(key), deadline / 2, pid_of);
     } else {
       create_round_robin(it->second, key, m);
     }

@@ -1,5 +1,6 @@
 #include "reuseport_handle.hpp"
 
+#include "scheduler/connection_stats.hpp"
 #include "uv/tick.hpp"
 
 #include <netinet/in.h>
@@ -9,7 +10,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <fstream>
+#include <optional>
+#include <string>
+#include <string_view>
 
 namespace cluster {
 namespace {
@@ -18,6 +23,18 @@ bool kernel_migrates_requests() {
   std::ifstream f("/proc/sys/net/ipv4/tcp_migrate_req");
   int v = 0;
   return f >> v && v == 1;
+}
+
+// The voluntary context switches of pid's main thread (it blocked: waited for an event, slept,
+// or was stopped), or nullopt when they cannot be read.
+std::optional<std::uint64_t> voluntary_switches(int pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  constexpr std::string_view field = "voluntary_ctxt_switches:";
+  while (std::getline(f, line)) {
+    if (line.compare(0, field.size(), field) == 0) return std::strtoull(line.c_str() + field.size(), nullptr, 10);
+  }
+  return std::nullopt;
 }
 
 // Connections waiting in a listening socket's accept queue (Linux reports it as tcpi_unacked).
@@ -31,10 +48,10 @@ unsigned accept_queue_length(int fd) {
 }  // namespace
 
 ReusePortHandle::ReusePortHandle(std::string key, net::detail::ServerSpec spec, RoundRobinHandle::Sender send,
-                                 std::uint64_t check_ms)
+                                 std::uint64_t check_ms, PidOf pid_of)
     : key_(std::move(key)), spec_(std::move(spec)),
       rescue_(std::make_shared<RoundRobinHandle>(key_, std::move(send))), check_ms_(check_ms),
-      migrate_(kernel_migrates_requests()) {
+      pid_of_(std::move(pid_of)), migrate_(kernel_migrates_requests()) {
   spec_.reuse_port = true;
   if (check_ms_ && uv_timer_init(uv::loop(), check_.get()) == 0) {
     check_.initialized();
@@ -117,7 +134,7 @@ int ReusePortHandle::add(int worker) {
     if (fd < 0) return fd;
   }
   sockets_[worker] = fd;
-  rescue_->add(worker);
+  rescue_->add(worker, sched::totals_of(worker));  // rescued connections count as handed off
   return fd;
 }
 
@@ -191,6 +208,7 @@ bool ReusePortHandle::remove(int worker, RoundRobinHandle::Leaving how) {
   const int fd = it->second;
   sockets_.erase(it);
   backlogged_.erase(worker);
+  switches_.erase(worker);
   stalled_.erase(worker);
   rescue_->remove(worker, how);
   if (sockets_.empty() && !keep_open_) {
@@ -219,17 +237,19 @@ void ReusePortHandle::check_stalls() {
   // behind): its queue goes to the others, and it gets none of what is rescued.
   for (auto& [worker, fd] : sockets_) {
     const bool waiting = accept_queue_length(fd) > 0;
+    const bool blocked = blocked_since_last_check(worker);
     bool& before = backlogged_[worker];
     if (auto s = stalled_.find(worker); s != stalled_.end()) {
-      // Under watch: it accepts again once its queue stays empty with nothing taken for it.
-      if (!waiting && s->second->taken == 0) {
+      // Under watch: it accepts again once its queue stays empty with nothing taken for it, or
+      // its thread waits for events again (under load, new connections keep the queue busy).
+      if ((!waiting && s->second->taken == 0) || blocked) {
         stalled_.erase(s);
         rescue_->set_paused(worker, false);
       } else {
         s->second->taken = 0;
         drain(fd);
       }
-    } else if (waiting && before) {
+    } else if (waiting && before && !blocked) {
       rescue_->set_paused(worker, true);
       drain(fd);
       watch(worker, fd);
@@ -237,6 +257,17 @@ void ReusePortHandle::check_stalls() {
     before = waiting;
   }
   for (auto& o : orphans_) drain(o->fd);  // in case accepting failed (EMFILE) at its wake-up
+}
+
+bool ReusePortHandle::blocked_since_last_check(int worker) {
+  if (!pid_of_) return false;
+  const int pid = pid_of_(worker);
+  const auto now = pid > 0 ? voluntary_switches(pid) : std::nullopt;
+  if (!now) return false;
+  auto [it, first] = switches_.try_emplace(worker, *now);
+  const bool blocked = !first && *now > it->second;
+  it->second = *now;
+  return blocked;
 }
 
 }  // namespace cluster

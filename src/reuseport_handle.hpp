@@ -9,11 +9,15 @@
 //   net.ipv4.tcp_migrate_req=1, Linux 5.14+, where the kernel moves them: then it is closed).
 //   So a planned restart or a reload resets no connection on any kernel.
 // - A stalled worker (its accept queue non-empty at two checks in a row, half the hand-off
-//   deadline apart) has its queue accepted by the primary and handed to the others, and gets no
-//   rescued connection itself. From then on the primary watches its socket: a connection that
-//   lands there is left a short grace (1% of the check interval: 5 ms) for the worker to take,
-//   then taken and handed over. A check that finds the queue empty with nothing taken since the
-//   last one ends the watch (the worker accepts again).
+//   deadline apart, and its main thread never blocked in between: stopped, or busy without
+//   ever waiting in its event loop) has its queue accepted by the primary and handed to the
+//   others, and gets no rescued connection itself while another worker can take them. From then
+//   on the primary watches its socket: a connection that lands there is left a short grace (1% of
+//   the check interval: 5 ms) for the worker to take, then taken and handed over. A check that
+//   finds the queue empty with nothing taken since the last one, or the thread blocked again,
+//   ends the watch (the worker accepts again). Whether the thread blocked is read from
+//   /proc/PID/status (voluntary_ctxt_switches): a busy but healthy worker waits in epoll_wait
+//   between bursts, so a queue that is merely never empty under load is not a stall.
 // - The first socket of a group refuses a port another program listens on (EADDRINUSE, as
 //   sched_rr does), although SO_REUSEPORT alone would let the two share it.
 #pragma once
@@ -23,6 +27,7 @@
 #include "uv/handle.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -38,10 +43,13 @@ int bind_reuseport_first(net::detail::ServerSpec& spec, bool udp);
 
 class ReusePortHandle {
  public:
+  // A worker's process id, or -1 when unknown.
+  using PidOf = std::function<int(int worker)>;
   // spec: a TCP address (not a Unix path, not an fd). send: how rescued connections reach a
-  // worker. check_ms: how often stalled workers are looked for (0: never).
+  // worker. check_ms: how often stalled workers are looked for (0: never). pid_of: where a
+  // worker's thread is looked up (none: a non-empty queue at two checks is enough).
   ReusePortHandle(std::string key, net::detail::ServerSpec spec, RoundRobinHandle::Sender send,
-                  std::uint64_t check_ms);
+                  std::uint64_t check_ms, PidOf pid_of = {});
   ReusePortHandle(const ReusePortHandle&) = delete;
   ReusePortHandle& operator=(const ReusePortHandle&) = delete;
   // Closes every socket still held (pending connections in them are reset by the kernel).
@@ -91,6 +99,8 @@ class ReusePortHandle {
   void close_all();
   std::uint64_t drain(int fd);  // accepts what waits and hands it out; returns how many
   void check_stalls();
+  // Whether the worker's main thread blocked (voluntary context switches) since the last call.
+  bool blocked_since_last_check(int worker);
 
   std::string key_;
   net::detail::ServerSpec spec_;
@@ -100,6 +110,8 @@ class ReusePortHandle {
   std::uint64_t check_ms_;
   uv::Handle<uv_timer_t> check_;
   std::map<int, bool> backlogged_;  // worker -> its queue was non-empty at the last check
+  PidOf pid_of_;
+  std::map<int, std::uint64_t> switches_;  // worker -> voluntary context switches at the last check
   std::map<int, std::unique_ptr<Watch>> stalled_;  // workers found stalled, their sockets watched
   std::uint64_t rescued_ = 0;
   bool migrate_;  // net.ipv4.tcp_migrate_req=1: a closed socket's requests move to the others

@@ -204,11 +204,18 @@ bool RoundRobinHandle::overdue(const Member& m, std::uint64_t now) const {
 }
 
 RoundRobinHandle::MemberIt RoundRobinHandle::pick() {
+  // Paused workers are candidates only when nobody else is: a connection is better offered to a
+  // worker suspected of stalling than held here for nobody.
+  auto best = pick(false);
+  return best != members_.end() ? best : pick(true);
+}
+
+RoundRobinHandle::MemberIt RoundRobinHandle::pick(bool paused_too) {
   auto best = members_.end();
   const std::uint64_t now = timeout_ms_ ? uv_now(uv::loop()) : 0;
   for (auto it = members_.begin(); it != members_.end(); ++it) {
     const Member& m = it->second;
-    if (!m.joined || m.paused || m.in_flight.size() >= window_) continue;
+    if (!m.joined || (m.paused && !paused_too) || m.in_flight.size() >= window_) continue;
     if (timeout_ms_ && !m.in_flight.empty() && now - m.in_flight.front().offered_at >= timeout_ms_) {
       ++overdue_skips_;  // stalled (or very slow): no more until it answers
       continue;

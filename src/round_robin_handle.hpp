@@ -81,8 +81,8 @@ class RoundRobinHandle : public std::enable_shared_from_this<RoundRobinHandle> {
   // Node's distribute(): queues an accepted connection (taken) and hands out what it can.
   void distribute(int fd);
 
-  // A paused worker is offered nothing (it stays a member; what it holds is unchanged) until
-  // it is resumed; resuming hands out what waits.
+  // A paused worker is offered nothing while an unpaused one has room (it stays a member; what
+  // it holds is unchanged) until it is resumed; resuming hands out what waits.
   void set_paused(int worker, bool paused);
   // Kept open (hold_servers()): when the last worker leaves, the handle stays open and stops
   // accepting (connections wait in the backlog, accepted ones in the queue) until a worker joins.
@@ -131,7 +131,7 @@ class RoundRobinHandle : public std::enable_shared_from_this<RoundRobinHandle> {
   struct Member {
     bool joined = true;         // false once the worker left (its answers still count)
     bool cut_off = false;       // the primary closed its channel: written connections are its own
-    bool paused = false;        // offered nothing until resumed (set_paused)
+    bool paused = false;        // offered nothing while others have room (set_paused)
     std::uint64_t offered = 0;  // connections offered so far (the fairness count)
     std::uint64_t last = 0;     // when it was last offered one (ties go to the oldest)
     std::deque<Flight> in_flight;  // connections awaiting its answer, oldest first
@@ -146,7 +146,8 @@ class RoundRobinHandle : public std::enable_shared_from_this<RoundRobinHandle> {
 
   using MemberIt = std::map<int, Member>::iterator;
   void hand_out();
-  MemberIt pick();  // end() when no worker has room
+  MemberIt pick();  // end() when no worker has room; paused workers only when no other has room
+  MemberIt pick(bool paused_too);
   bool overdue(const Member& m, std::uint64_t now) const;  // past the deadline (no skip counted)
   bool next_scheduled(int& fd, MemberIt& chosen);  // the scheduler's next hand-off; false: none now
   MemberIt ask_scheduler(int fd, std::uint64_t now);  // end(): the fair choice

@@ -9,10 +9,15 @@
 /// its own translation unit): their definitions live in different inline namespaces.
 ///
 ///   asio::io_context io{1};
-///   server->on(cluster::ev::connection, [&](const std::shared_ptr<cluster::net::Socket>& s) {
-///     start_session(cluster::asio::adopt(io, *s));   // an asio::ip::tcp::socket on io
+///   auto server = cluster::net::create_server();
+///   cluster::asio::accept_into(io, *server, [](asio::ip::tcp::socket s) {
+///     start_session(std::move(s));                    // each connection, a tcp::socket on io
 ///   });
+///   server->listen(8000);
 ///   cluster::asio::run(io);                           // instead of io.run() and cluster::run()
+///
+/// adopt(io, socket) turns one net::Socket (from a connection event) into a tcp::socket instead,
+/// for servers that also serve some connections with net::Socket.
 ///
 /// How: libuv's backend descriptor (its epoll fd) is watched with
 /// posix::stream_descriptor::async_wait(wait_read) and its next timer with a steady_timer; when
@@ -34,6 +39,7 @@
 #include <cstddef>
 #include <memory>
 #include <system_error>
+#include <utility>
 
 #if !defined(CPPCLUSTER_ASIO_BOOST)
 #if defined(BOOST_ASIO_VERSION)
@@ -219,6 +225,38 @@ inline lib::ip::tcp::socket adopt(lib::io_context& io, net::Socket& s) {
   auto out = adopt(io, s, ec);
   if (ec) throw std::system_error(ec, "cluster::asio::adopt");
   return out;
+}
+
+/// Makes server hand every connection to on_socket(tcp::socket) on io, with no net::Socket made
+/// for it (net::Server::on_descriptor): the cheapest way from the cluster into Asio, under every
+/// scheduling policy. Call it before server.listen(); the connection event is then not emitted.
+/// A connection that cannot be registered with io (or arrives on a Unix socket server, which a
+/// tcp::socket cannot hold) is closed and reported as the server's error event (EAFNOSUPPORT, or
+/// Asio's error), when the server has an error listener. Throws std::logic_error once listening.
+template <class Handler>
+void accept_into(lib::io_context& io, net::Server& server, Handler on_socket) {
+  std::weak_ptr<net::Server> weak = server.weak_from_this();
+  server.on_descriptor([&io, weak, on_socket = std::move(on_socket)](int fd, AddressType type) mutable {
+    std::error_code ec;
+    if (type == AddressType::tcp4 || type == AddressType::tcp6) {
+      lib::ip::tcp::socket s(io);
+#if CPPCLUSTER_ASIO_BOOST
+      boost::system::error_code aec;
+#else
+      std::error_code aec;
+#endif
+      s.assign(type == AddressType::tcp6 ? lib::ip::tcp::v6() : lib::ip::tcp::v4(), fd, aec);
+      if (!aec) return on_socket(std::move(s));
+      ec = aec;
+    } else {
+      ec = std::make_error_code(std::errc::address_family_not_supported);
+    }
+    ::close(fd);
+    auto srv = weak.lock();
+    if (srv && srv->listener_count(ev::error) != 0) {
+      srv->emit(ev::error, std::system_error(ec, "cluster::asio::accept_into"));
+    }
+  });
 }
 
 }  // namespace CPPCLUSTER_ASIO_NS

@@ -152,6 +152,9 @@ class Server : public ServerEmitter, public std::enable_shared_from_this<Server>
  public:
   /// A connection listener: called with each accepted (or handed-over) connection.
   using ConnectionListener = std::function<void(const std::shared_ptr<Socket>&)>;
+  /// A descriptor listener: called with each connection as a raw descriptor it now owns, and the
+  /// kind of address the server listens on (tcp4, tcp6 or unix_socket).
+  using DescriptorListener = std::function<void(int fd, AddressType type)>;
 
   /// A new server; on_connection, when given, is added as a connection listener.
   static std::shared_ptr<Server> create(ConnectionListener on_connection = {});
@@ -173,6 +176,15 @@ class Server : public ServerEmitter, public std::enable_shared_from_this<Server>
   /// Listens on a given socket (a received net.Server handle, or any bound stream socket) without
   /// asking the primary. Throws std::invalid_argument when h holds no stream socket.
   void listen(Handle h, std::function<void()> cb = {});
+  /// Hands every connection from now on to cb as a raw descriptor that cb owns (a connected
+  /// stream socket, non-blocking, close-on-exec) instead of a Socket and a connection event. No
+  /// libuv handle is made for it, so code with its own event loop pays only for its own
+  /// registration (cluster::asio::accept_into uses this). Where this process listens (sched_none,
+  /// sched_reuseport, a primary or a plain program), it accepts with accept4 itself. Such
+  /// connections are not counted by connections() nor limited by set_max_connections(), and a
+  /// cppcluster primary's least_connections counts them as closed once handed over. An empty cb
+  /// goes back to Sockets. Throws std::logic_error once listen() was called.
+  void on_descriptor(DescriptorListener cb);
   /// Stops accepting; cb runs once every connection has ended too (with ENOTCONN, Node's
   /// ERR_SERVER_NOT_RUNNING, when the server was not listening). In a worker this tells the
   /// primary (act 'close').

@@ -115,7 +115,9 @@ std::uint64_t rendezvous_weight(std::uint64_t address_hash, int worker) noexcept
 /// A 64-bit hash of the IP address in peer (port ignored; a Unix socket's path); 0 for nullptr.
 std::uint64_t address_hash(const sockaddr* peer, socklen_t len) noexcept;
 
-/// A worker's round-robin connections, summed over every server it shares (primary only).
+/// A worker's hand-off connections (sched_rr, and under sched_reuseport those the primary took
+/// from a stalled worker's queue and handed to it), summed over every server it shares (primary
+/// only).
 struct ConnectionStats {
   std::uint64_t handed_off = 0;  ///< connections it accepted by hand-off, in total
   std::uint64_t in_flight = 0;   ///< connections sent to it and not yet answered

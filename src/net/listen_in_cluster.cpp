@@ -75,11 +75,18 @@ void Server::Impl::on_reply(child::ServerReply& r, const detail::ServerSpec& spe
       return srv && srv->impl_->mode == expected && !srv->impl_->at_limit();
     };
     a.take = [weak, expected](Handle& h) {
-      // Under sched_rr the primary counts what it handed off; a cppcluster primary hears of each
-      // close (including a connection accepted but never attached) to know what stays open.
-      const bool report = expected == Mode::rr && child::reports_closes();
+      // The primary counts what it handed off (sched_rr, and what it rescued from a stalled
+      // worker under sched_reuseport); a cppcluster primary hears of each close (including a
+      // connection accepted but never attached) to know what stays open.
+      const bool report = child::reports_closes();
       auto srv = weak.lock();
       if (!srv || !h) {
+        if (report) child::note_closed();
+        return;
+      }
+      if (srv->impl_->on_fd) {
+        // A raw descriptor for its owner: whether it is still open is not known here.
+        srv->impl_->give_descriptor(h.release());
         if (report) child::note_closed();
         return;
       }
@@ -118,6 +125,7 @@ void Server::Impl::on_reply(child::ServerReply& r, const detail::ServerSpec& spe
       if (!reffed) uv_unref(rr_ref->base());
     }
     mode = Mode::rr;
+    fd_type_known = false;
     if (r.sockname.is_object()) {
       Address a;
       a.address = r.sockname.value("address", "");
@@ -126,6 +134,10 @@ void Server::Impl::on_reply(child::ServerReply& r, const detail::ServerSpec& spe
       rr_address = a;
     } else if (spec.port == -1) {
       rr_address = Address{spec.address.value_or(""), -1, AddressType::unix_socket, std::nullopt};
+    }
+    if (rr_address) {
+      fd_type = rr_address->address_type;
+      fd_type_known = true;
     }
     child::add_server(*slot, acceptor(Mode::rr), close_for_disconnect);
   }

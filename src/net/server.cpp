@@ -74,16 +74,20 @@ int Server::Impl::start_handle(int fd, int backlog, Mode m) {
     h.reset();
     return err;
   }
+  if (on_fd) {
+    if ((err = start_accept_poll(fd, backlog))) {
+      h.reset();  // closes fd too
+      return err;
+    }
+    mode = m;
+    return 0;
+  }
   err = uv_listen(&st->stream, backlog > 0 ? backlog : 511, [](uv_stream_t* st, int status) {
     uv::CallbackScope scope;
     auto* i = static_cast<Impl*>(st->data);
     if (!i) return;
     auto keep = i->self;
-    if (status < 0) {
-      std::system_error e(uv_error(status), "accept");
-      if (i->owner->listener_count(ev::error)) i->owner->emit(ev::error, e);
-      return;
-    }
+    if (status < 0) return i->accept_failed(status);
     int aerr = 0;
     auto s = Socket::Impl::accept_from(st, i->pipe, &aerr);
     if (!s) return;
@@ -100,6 +104,11 @@ int Server::Impl::start_handle(int fd, int backlog, Mode m) {
   if (!reffed) uv_unref(&st->handle);
   mode = m;
   return 0;
+}
+
+void Server::Impl::accept_failed(int status) {
+  std::system_error e(uv_error(status), "accept");
+  if (owner->listener_count(ev::error)) owner->emit(ev::error, e);
 }
 
 int Server::Impl::fd() const {
@@ -302,6 +311,7 @@ void Server::close(std::function<void(std::error_code)> cb) {
   ++i.listening_id;
   if (i.slot) child::close_server(*i.slot);
   i.slot.reset();
+  i.stop_accepting();
   i.h.reset();
   i.rr_ref.reset();
   if (!i.unlink_path.empty()) ::unlink(i.unlink_path.c_str());
@@ -331,12 +341,14 @@ void Server::set_max_connections(std::optional<std::size_t> n) { impl_->max_conn
 void Server::ref() {
   impl_->reffed = true;
   if (impl_->h) uv_ref(impl_->h->base());
+  if (impl_->accept_poll) uv_ref(impl_->accept_poll->base());
   if (impl_->rr_ref) uv_ref(impl_->rr_ref->base());
 }
 
 void Server::unref() {
   impl_->reffed = false;
   if (impl_->h) uv_unref(impl_->h->base());
+  if (impl_->accept_poll) uv_unref(impl_->accept_poll->base());
   if (impl_->rr_ref) uv_unref(impl_->rr_ref->base());
 }
 

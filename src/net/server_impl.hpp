@@ -22,6 +22,11 @@ struct Server::Impl {
   Server* owner = nullptr;
   Mode mode = Mode::none;
   std::optional<uv::Handle<AnyStream>> h;       // local and shared: the listening socket
+  DescriptorListener on_fd;                      // on_descriptor(): raw descriptors, no Sockets
+  std::optional<uv::Handle<uv_poll_t>> accept_poll;   // with on_fd: watches h's fd, accept4 here
+  std::optional<uv::Handle<uv_timer_t>> accept_pause; // with on_fd: out of descriptors, retry later
+  AddressType fd_type = AddressType::tcp4;       // with on_fd: what the listening address is
+  bool fd_type_known = false;
   bool pipe = false;
   std::optional<uv::Handle<uv_async_t>> rr_ref;  // rr: keeps the loop alive (Node's faux handle's interval)
   bool reffed = true;
@@ -39,8 +44,19 @@ struct Server::Impl {
 
   bool at_limit() const { return max_connections && connections >= *max_connections; }
   void attach(const std::shared_ptr<Socket>& s);
+  // Accepting failed (a libuv error): the error event, when it has a listener (as Node).
+  void accept_failed(int status);
   // Listens on fd (always taken: closed on failure) with a libuv handle.
   int start_handle(int fd, int backlog, Mode m);
+  // With on_fd: listens on h's fd and watches it with accept_poll instead of uv_listen.
+  int start_accept_poll(int fd, int backlog);
+  // With on_fd: accepts what is pending (bounded) and hands each descriptor to on_fd.
+  void accept_pending();
+  // Hands a round-robin connection's descriptor to on_fd (its kind found once if not known).
+  void give_descriptor(int fd);
+  // With on_fd: stops watching the listening socket (before h is closed).
+  void stop_accepting();
+  static void on_acceptable(uv_poll_t* p, int status, int events);
   int fd() const;
   void listen_in_cluster(Message fields, const detail::ServerSpec& spec, bool exclusive);
   void listen_local(const detail::ServerSpec& spec, bool own_fd);

@@ -3,12 +3,16 @@
 // timeout started from inside an Asio handler, a signal, and a clean exit on worker().disconnect().
 #include <cluster/asio.hpp>
 
+#include "net_test_client.hpp"
 #include "support/test_support.hpp"
+
+#include <asio/write.hpp>
 
 #include <csignal>
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 static_assert(!CPPCLUSTER_ASIO_BOOST, "this test is the standalone Asio one");
 
@@ -141,4 +145,48 @@ TEST(AsioStandalone, TimerStartedFromAsioHandlerFiresOnTime) {
   EXPECT_GE(fired_ms, 30);
   EXPECT_LT(fired_ms, 2000) << "the timeout waited for something else to wake the loop";
   EXPECT_EQ(exit_code, 0);
+}
+
+// Verifies that accept_into on a Unix socket server (which a tcp::socket cannot hold) closes
+// each connection and reports EAFNOSUPPORT through the server's error event, the handler never
+// called, and that a TCP server in the same process hands its connections over as tcp::sockets
+// (standalone Asio, the primary's own listening socket: accept4 in the library).
+TEST(AsioStandalone, AcceptIntoServesTcpAndRefusesUnixSockets) {
+  net_test::TempDir dir;
+  int tcp_served = 0;
+  int unix_handled = 0;
+  std::vector<std::string> errors;
+  std::string tcp_reply = "?", unix_reply = "?";
+  auto tcp_server = net::create_server();
+  auto unix_server = net::create_server();
+  cluster::asio::accept_into(io(), *tcp_server, [&](::asio::ip::tcp::socket s) {
+    ++tcp_served;
+    std::error_code ec;
+    ::asio::write(s, ::asio::buffer(std::string("tcp via asio")), ec);
+  });
+  cluster::asio::accept_into(io(), *unix_server, [&](::asio::ip::tcp::socket) { ++unix_handled; });
+  unix_server->on(ev::error, [&](const std::system_error& e) { errors.push_back(err_name(e.code())); });
+  std::unique_ptr<net_test::ClientThreads> clients;
+  const std::string path = dir.path() + "/s";
+  unix_server->listen(net::ListenOptions{.path = path}, [&] {
+    tcp_server->listen(0, "127.0.0.1", [&] {
+      const int port = tcp_server->address()->port;
+      clients = std::make_unique<net_test::ClientThreads>();
+      clients->start({[port] { return net_test::request({"tcp4", port, ""}, ""); },
+                      [path] { return net_test::request({"unix", 0, path}, ""); }},
+                     1,
+                     [&](std::size_t i, const std::string& r) { (i == 0 ? tcp_reply : unix_reply) = r; },
+                     [&] {
+                       tcp_server->close();
+                       unix_server->close();
+                     });
+    });
+  });
+  cluster::asio::run(io());
+  io().restart();
+  EXPECT_EQ(tcp_served, 1);
+  EXPECT_EQ(tcp_reply, "tcp via asio");
+  EXPECT_EQ(unix_handled, 0);
+  EXPECT_EQ(unix_reply, "");  // closed without an answer
+  EXPECT_EQ(errors, std::vector<std::string>{"EAFNOSUPPORT"});
 }

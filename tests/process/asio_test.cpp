@@ -13,6 +13,8 @@
 #include <boost/beast/http.hpp>
 
 #include <csignal>
+#include <cstdlib>
+#include <string>
 #include <map>
 #include <set>
 
@@ -59,12 +61,20 @@ struct Exchange : std::enable_shared_from_this<Exchange> {
 
 }  // namespace
 
-// Serves HTTP with Beast on the connections the primary hands over; answers {cmd: "count"} with
-// {served: n}. Exits once disconnected and every connection has ended.
+// Serves HTTP with Beast on the connections the primary hands over, taken with
+// cluster::asio::accept_into (ASIO_PATH=accept_into) or cluster::asio::adopt from a connection
+// event (otherwise); answers {cmd: "count"} with {served: n}. Exits once disconnected and every
+// connection has ended.
 WORKER_ROLE(asio_beast_worker) {
-  static auto server = net::create_server([](const std::shared_ptr<net::Socket>& s) {
-    std::make_shared<Exchange>(cluster::asio::adopt(io(), *s))->next();
-  });
+  static auto server = net::create_server();
+  const char* path = std::getenv("ASIO_PATH");
+  if (path && std::string(path) == "accept_into") {
+    cluster::asio::accept_into(io(), *server, [](tcp::socket s) { std::make_shared<Exchange>(std::move(s))->next(); });
+  } else {
+    server->on(ev::connection, [](const std::shared_ptr<net::Socket>& s) {
+      std::make_shared<Exchange>(cluster::asio::adopt(io(), *s))->next();
+    });
+  }
   worker().on(ev::message, [](const Message& m, Handle&) {
     if (m.value("cmd", "") == "count") worker().send({{"served", served}});
   });
@@ -72,12 +82,12 @@ WORKER_ROLE(asio_beast_worker) {
   cluster::asio::run(io());
 }
 
-// Verifies that round-robin connections reach Beast through cluster::asio::adopt: 16 clients
-// with a new connection per request, every outcome counted and none failed, both workers serving
-// (their own counts, asked by message, add up to the answered requests), and both exit 0 after
-// the primary's disconnect.
-TEST(Asio, BeastWorkersServeRoundRobinConnections) {
-  if (!net_test::use_policy(sched_rr)) GTEST_SKIP() << "the policy is frozen in this process";
+namespace {
+
+// Two asio_beast_worker workers (ASIO_PATH=path) under 16 clients with a new connection per
+// request: every outcome counted and none failed, both workers serving (their own counts, asked
+// by message, add up to the answered requests), and both exit 0 after the primary's disconnect.
+void beast_workers_serve(const std::string& path) {
   constexpr std::uint64_t target = 1500;
   std::unique_ptr<storm::Client> client;
   storm::Counts counts;
@@ -107,8 +117,8 @@ TEST(Asio, BeastWorkersServeRoundRobinConnections) {
   on(ev::exit, [&](Worker& w, int code, std::string_view signal) {
     exit_codes[w.id()] = signal.empty() ? code : -1;
   });
-  fork_role("asio_beast_worker");
-  fork_role("asio_beast_worker");
+  fork_role("asio_beast_worker", {{"ASIO_PATH", path}});
+  fork_role("asio_beast_worker", {{"ASIO_PATH", path}});
   run_loop(60s);
   events().remove_all_listeners();
   std::printf("[ load     ] %s, by worker:", counts.summary().c_str());
@@ -126,3 +136,29 @@ TEST(Asio, BeastWorkersServeRoundRobinConnections) {
   ASSERT_EQ(exit_codes.size(), 2u);
   for (auto& [id, code] : exit_codes) EXPECT_EQ(code, 0) << "worker " << id << " (-1: killed by a signal)";
 }
+
+}  // namespace
+
+// Verifies that round-robin connections reach Beast through cluster::asio::adopt (a Socket from
+// the connection event, released into a tcp::socket).
+TEST(Asio, BeastWorkersServeRoundRobinConnections) {
+  if (!net_test::use_policy(sched_rr)) GTEST_SKIP() << "the policy is frozen in this process";
+  beast_workers_serve("adopt");
+}
+
+// Verifies that cluster::asio::accept_into (raw descriptors, no Socket) serves every connection
+// under each policy: round robin (descriptors from the primary), sched_reuseport and sched_none
+// (the worker accepts from its own listening socket with accept4).
+class AsioAcceptInto : public ::testing::TestWithParam<int> {};
+
+TEST_P(AsioAcceptInto, BeastWorkersServeEveryConnection) {
+  if (!net_test::use_policy(GetParam())) GTEST_SKIP() << "the policy is frozen in this process";
+  beast_workers_serve("accept_into");
+}
+
+INSTANTIATE_TEST_SUITE_P(Policies, AsioAcceptInto, ::testing::Values(sched_rr, sched_reuseport, sched_none),
+                         [](const auto& info) {
+                           return info.param == sched_rr ? std::string("rr")
+                                  : info.param == sched_reuseport ? std::string("reuseport")
+                                                                  : std::string("none");
+                         });

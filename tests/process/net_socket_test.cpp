@@ -10,10 +10,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 using namespace cluster;
 using namespace testing_support;
@@ -131,6 +132,40 @@ TEST(NetSocket, ReleaseFdHandsTheConnectionOver) {
   run_loop();
   other.join();
   EXPECT_EQ(reply, "other framework got hi");
+}
+
+// Verifies on_descriptor(): 16 connections to a listening server arrive as raw descriptors
+// (non-blocking, close-on-exec, the listening address's kind) with no connection event; each is
+// answered on its descriptor; on_descriptor() once listening throws; close() still ends the server.
+TEST(NetSocket, OnDescriptorHandsRawConnections) {
+  constexpr int n = 16;
+  int given = 0;
+  int events = 0;
+  int answered = 0;
+  std::unique_ptr<net_test::ClientThreads> clients;
+  auto server = net::create_server([&](const std::shared_ptr<net::Socket>&) { ++events; });
+  server->on_descriptor([&](int fd, AddressType type) {
+    ++given;
+    EXPECT_EQ(type, AddressType::tcp4);
+    EXPECT_TRUE(fcntl(fd, F_GETFL) & O_NONBLOCK);
+    EXPECT_TRUE(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    const std::string out = "raw " + std::to_string(given);
+    (void)!::write(fd, out.data(), out.size());  // a fresh socket's buffer takes a few bytes
+    ::close(fd);
+  });
+  server->listen(0, "127.0.0.1", [&] {
+    EXPECT_THROW(server->on_descriptor({}), std::logic_error);
+    const int port = server->address()->port;
+    std::vector<net_test::ClientThreads::Job> jobs(n, [port] { return net_test::request({"tcp4", port, ""}, ""); });
+    clients = std::make_unique<net_test::ClientThreads>();
+    clients->start(jobs, 8, [&](std::size_t, const std::string& r) { answered += r.rfind("raw ", 0) == 0; },
+                   [&] { server->close(); });
+  });
+  run_loop();
+  EXPECT_EQ(given, n);
+  EXPECT_EQ(answered, n);
+  EXPECT_EQ(events, 0);
+  EXPECT_FALSE(server->listening());
 }
 
 // Verifies a refused connection and a missing Unix socket give ECONNREFUSED and ENOENT.
