@@ -103,7 +103,7 @@ TEST(NetFailover, InFlightConnectionOfKilledWorkerGoesToSurvivor) {
 // Verifies that when the primary closes a worker's channel itself (worker.process().disconnect())
 // with connections written to it but unanswered, those stay the worker's: it reads them before
 // the end of the channel and may serve them, so they must not also go to another worker (each
-// connection is logged by at most one worker, the survivor serves only its own share).
+// connection is logged by at most one worker, every client has one outcome).
 TEST(NetFailover, PrimaryCutChannelNeverServesAConnectionTwice) {
   if (!net_test::use_policy(sched_rr)) GTEST_SKIP() << "the policy is frozen in this process";
   constexpr int n = 6;
@@ -136,14 +136,15 @@ TEST(NetFailover, PrimaryCutChannelNeverServesAConnectionTwice) {
   run_loop();
   EXPECT_TRUE(cut);
   EXPECT_EQ(frozen_signal, "");  // it left on its own when its channel ended
-  EXPECT_EQ(replies["worker 2\n"], n / 2);
-  int others = 0;
+  // At least its share: a client thread that connects only after the cut (a loaded machine
+  // starts threads late) is handed to the survivor, the one worker left.
+  EXPECT_GE(replies["worker 2\n"], n / 2);
+  int answered = 0;
   for (const auto& [r, count] : replies) {
-    if (r == "worker 2\n") continue;
-    EXPECT_TRUE(r == "worker 1\n" || r.empty()) << r;  // served, or closed by its exit
-    others += count;
+    EXPECT_TRUE(r == "worker 2\n" || r == "worker 1\n" || r.empty()) << r;  // served, or closed by its exit
+    answered += count;
   }
-  EXPECT_EQ(others, n / 2);
+  EXPECT_EQ(answered, n);
   std::ifstream in(log);
   std::map<std::string, int> served;
   for (std::string port; std::getline(in, port);) ++served[port];
