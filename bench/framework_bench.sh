@@ -13,7 +13,9 @@
 # the cores one process leaves idle (with wrk on a core of its own, a 2-core box leaves one core
 # to the server and nothing to scale to).
 # Usage: bench/framework_bench.sh <release-build-dir> beast|httplib alone|cluster|reuseport keepalive|close
-# Env: WRK_DURATION (default 5s), WRK_CONNECTIONS (50), WORKERS (2).
+# Env: WRK_DURATION (default 5s), WRK_CONNECTIONS (50), WORKERS (2), WORK_US (0; Beast only: the
+# CPU each request costs in the handler, so that the server is what saturates, not wrk; reported
+# as "work_us").
 set -euo pipefail
 build=${1:?usage: framework_bench.sh <build-dir> beast|httplib alone|cluster|reuseport keepalive|close}
 framework=${2:?framework}
@@ -38,7 +40,8 @@ esac
 
 # Its own process group (setsid), so that the exit trap reaches the primary and every worker.
 log=$(mktemp)
-PORT=0 WORKERS=$workers setsid "$server" >"$log" 2>&1 </dev/null &
+work_us=${WORK_US:-0}
+PORT=0 WORKERS=$workers WORK_US=$work_us setsid "$server" >"$log" 2>&1 </dev/null &
 group=$!
 stop_server() {
   kill -TERM -- "-$group" 2>/dev/null || true
@@ -82,4 +85,4 @@ fi
 requests=$(awk '/requests in/ {print $1}' <<<"$out")
 cpu=$(awk -v d=$((ticks1 - ticks0)) -v hz="$(getconf CLK_TCK)" -v n="${requests:-0}" \
   'BEGIN {printf "%.2f", (n > 0 ? d / hz * 1e6 / n : 0)}')
-echo "{\"impl\":\"cppcluster\",\"framework\":\"$framework\",\"setup\":\"$setup\",\"mode\":\"$mode\",\"req_per_s\":$rps,\"failed\":$failed,\"server_cpu_us_per_req\":$cpu}"
+echo "{\"impl\":\"cppcluster\",\"framework\":\"$framework\",\"setup\":\"$setup\",\"mode\":\"$mode\",\"work_us\":$work_us,\"req_per_s\":$rps,\"failed\":$failed,\"server_cpu_us_per_req\":$cpu}"

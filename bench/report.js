@@ -19,7 +19,7 @@ const fmt = (x) => (x >= 1e9 ? '∞' : x >= 100 ? Math.round(x).toLocaleString('
 const cell = (xs) => (xs.length ? `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})` : '—');
 
 // Numeric fields that describe the scenario rather than measure it.
-const notMetrics = new Set(['workers', 'sources']);
+const notMetrics = new Set(['workers', 'sources', 'work_us']);
 // figure -> metric -> impl -> values
 const figures = new Map();
 const commands = new Map();

@@ -143,6 +143,15 @@ if want frameworks; then
         done
       done
     done
+    # A handler that spends 100 us of CPU per request: the server saturates before wrk does, so
+    # what the cluster adds shows as scaling (on 2 cores shared with wrk, at most about 2x).
+    if [[ -x $build/examples/asio/beast_server ]]; then
+      for mode in keepalive close; do
+        for setup in alone cluster reuseport; do
+          run "beast-work100-$mode-$setup" env WORK_US=100 "$here/framework_bench.sh" "$build" beast "$setup" "$mode"
+        done
+      done
+    fi
   done
 fi
 

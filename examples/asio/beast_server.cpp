@@ -1,11 +1,14 @@
 // A Boost.Beast HTTP/1.1 server as cluster workers: the primary forks WORKERS workers (default:
 // one per CPU) that share PORT (default 8000; 0 picks a free one) through the primary's
 // round-robin hand-off. Each worker runs Beast and the cluster on one thread
-// (cluster::asio::run) and turns every connection it is handed into a tcp::socket
-// (cluster::asio::adopt); it answers "hello from worker PID", keep-alive included.
+// (cluster::asio::run) and takes every connection it is handed as a tcp::socket
+// (cluster::asio::accept_into); it answers "hello from worker PID", keep-alive included.
 // SIGTERM or Ctrl-C: the workers disconnect (idle keep-alive connections are closed, busy ones
 // after their response) and everything exits 0.
 // WORKERS=0 runs Beast alone in one process, without the cluster (the benchmark's baseline).
+// WORK_US=N spends N microseconds of CPU on each request before answering (a stand-in for a
+// handler's own work: rendering, parsing, hashing), so that the server, not the load generator,
+// is what a benchmark saturates.
 #define CPPCLUSTER_ASIO_BOOST 1
 #include <cluster/asio.hpp>
 #include <cluster/cluster.hpp>
@@ -17,7 +20,9 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -38,6 +43,20 @@ int env_int(const char* name, int fallback) {
 }
 
 const std::string body = "hello from worker " + std::to_string(getpid()) + "\n";
+const int work_us = env_int("WORK_US", 0);
+
+// Keeps this thread's CPU busy for work_us (a handler's own work, see the file comment).
+void work() {
+  if (work_us <= 0) return;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(work_us);
+  std::uint64_t h = 1469598103934665603ull;
+  volatile std::uint64_t sink = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    for (int i = 0; i < 64; ++i) h = (h ^ static_cast<std::uint64_t>(i)) * 1099511628211ull;
+    sink = h;
+  }
+  (void)sink;
+}
 
 class Session;
 std::list<std::weak_ptr<Session>> sessions;  // to close idle keep-alive connections on disconnect
@@ -71,6 +90,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void answer() {
+    work();
     res_ = {http::status::ok, req_.version()};
     res_.set(http::field::content_type, "text/plain");
     res_.body() = body;
@@ -121,11 +141,9 @@ void run_primary(int workers) {
 void run_worker(asio::io_context& io) {
   // Ctrl-C reaches the whole process group: the primary decides when workers stop.
   cluster::on_signal(SIGINT, [](int) {});
-  auto server = cluster::net::create_server([&io](const std::shared_ptr<cluster::net::Socket>& s) {
-    std::error_code ec;
-    auto socket = cluster::asio::adopt(io, *s, ec);
-    if (!ec) std::make_shared<Session>(std::move(socket))->start();
-  });
+  auto server = cluster::net::create_server();
+  // Every connection straight into a tcp::socket on io, whatever the scheduling policy.
+  cluster::asio::accept_into(io, *server, [](tcp::socket s) { std::make_shared<Session>(std::move(s))->start(); });
   server->listen(env_int("PORT", 8000));
   cluster::worker().on(cluster::ev::disconnect, [] { drain(); });
   std::printf("Worker %d started\n", static_cast<int>(getpid()));
