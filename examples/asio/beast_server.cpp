@@ -65,7 +65,7 @@ bool draining = false;
 // One keep-alive connection: read a request, answer it, again until the client or we close.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  explicit Session(tcp::socket s) : stream_(std::move(s)) {}
+  Session(tcp::socket s, cluster::net::OpenConnection open) : stream_(std::move(s)), open_(std::move(open)) {}
 
   void start() {
     sessions.push_back(weak_from_this());
@@ -110,6 +110,7 @@ class Session : public std::enable_shared_from_this<Session> {
   http::response<http::string_body> res_;
   bool idle_ = false;
   std::list<std::weak_ptr<Session>>::iterator at_;
+  cluster::net::OpenConnection open_;  // counted open by the primary while this session lives
 };
 
 void drain() {
@@ -143,7 +144,9 @@ void run_worker(asio::io_context& io) {
   cluster::on_signal(SIGINT, [](int) {});
   auto server = cluster::net::create_server();
   // Every connection straight into a tcp::socket on io, whatever the scheduling policy.
-  cluster::asio::accept_into(io, *server, [](tcp::socket s) { std::make_shared<Session>(std::move(s))->start(); });
+  cluster::asio::accept_into(io, *server, [](tcp::socket s, cluster::net::OpenConnection open) {
+    std::make_shared<Session>(std::move(s), std::move(open))->start();
+  });
   server->listen(env_int("PORT", 8000));
   cluster::worker().on(cluster::ev::disconnect, [] { drain(); });
   std::printf("Worker %d started\n", static_cast<int>(getpid()));
@@ -157,7 +160,7 @@ void run_alone(asio::io_context& io) {
   std::printf("Listening on port %d\n", acceptor.local_endpoint().port());
   static std::function<void()> accept = [&io] {
     acceptor.async_accept(io, [](beast::error_code ec, tcp::socket s) {
-      if (!ec) std::make_shared<Session>(std::move(s))->start();
+      if (!ec) std::make_shared<Session>(std::move(s), cluster::net::OpenConnection{})->start();
       accept();
     });
   };

@@ -39,6 +39,7 @@
 #include <cstddef>
 #include <memory>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 
 #if !defined(CPPCLUSTER_ASIO_BOOST)
@@ -230,13 +231,17 @@ inline lib::ip::tcp::socket adopt(lib::io_context& io, net::Socket& s) {
 /// Makes server hand every connection to on_socket(tcp::socket) on io, with no net::Socket made
 /// for it (net::Server::on_descriptor): the cheapest way from the cluster into Asio, under every
 /// scheduling policy. Call it before server.listen(); the connection event is then not emitted.
+/// A handler that also takes a net::OpenConnection, on_socket(tcp::socket, OpenConnection), keeps
+/// the connection counted open by the primary (least_connections) until it lets that go; with
+/// one argument, the primary counts the connection closed once handed over.
 /// A connection that cannot be registered with io (or arrives on a Unix socket server, which a
 /// tcp::socket cannot hold) is closed and reported as the server's error event (EAFNOSUPPORT, or
 /// Asio's error), when the server has an error listener. Throws std::logic_error once listening.
 template <class Handler>
 void accept_into(lib::io_context& io, net::Server& server, Handler on_socket) {
   std::weak_ptr<net::Server> weak = server.weak_from_this();
-  server.on_descriptor([&io, weak, on_socket = std::move(on_socket)](int fd, AddressType type) mutable {
+  server.on_descriptor([&io, weak, on_socket = std::move(on_socket)](int fd, AddressType type,
+                                                                      net::OpenConnection open) mutable {
     std::error_code ec;
     if (type == AddressType::tcp4 || type == AddressType::tcp6) {
       lib::ip::tcp::socket s(io);
@@ -246,7 +251,14 @@ void accept_into(lib::io_context& io, net::Server& server, Handler on_socket) {
       std::error_code aec;
 #endif
       s.assign(type == AddressType::tcp6 ? lib::ip::tcp::v6() : lib::ip::tcp::v4(), fd, aec);
-      if (!aec) return on_socket(std::move(s));
+      if (!aec) {
+        if constexpr (std::is_invocable_v<Handler&, lib::ip::tcp::socket, net::OpenConnection>) {
+          on_socket(std::move(s), std::move(open));
+        } else {
+          on_socket(std::move(s));
+        }
+        return;
+      }
       ec = aec;
     } else {
       ec = std::make_error_code(std::errc::address_family_not_supported);

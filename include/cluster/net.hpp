@@ -125,6 +125,42 @@ class Socket : public SocketEmitter, public std::enable_shared_from_this<Socket>
   std::unique_ptr<Impl> impl_;
 };
 
+/// A connection that Server::on_descriptor() handed over, for as long as it is open: the primary
+/// counts it open (connection_stats().open, the least_connections scheduler) until this is
+/// destroyed or reset(). Keep it beside the connection (in the session object) and let it go when
+/// the connection closes, on the thread of the cluster's loop. Move-only. Empty (nothing counted)
+/// for connections the primary does not count: those a worker accepts itself, or in a primary.
+class OpenConnection {
+ public:
+  struct Private;
+  /// An empty one (nothing counted).
+  OpenConnection() = default;
+  /// For the library (Private cannot be made outside it): counted says whether the primary counts it.
+  OpenConnection(Private, bool counted) noexcept;
+  /// Takes o's count over; o is left empty.
+  OpenConnection(OpenConnection&& o) noexcept : counted_(o.counted_) { o.counted_ = false; }
+  /// Reports this one closed (reset()), then takes o's count over; o is left empty.
+  OpenConnection& operator=(OpenConnection&& o) noexcept {
+    if (this != &o) {
+      reset();
+      counted_ = o.counted_;
+      o.counted_ = false;
+    }
+    return *this;
+  }
+  OpenConnection(const OpenConnection&) = delete;
+  OpenConnection& operator=(const OpenConnection&) = delete;
+  ~OpenConnection() { reset(); }
+
+  /// Tells the primary the connection has closed (once; later calls do nothing). Never fails.
+  void reset() noexcept;
+  /// Whether the primary counts this connection as open (until reset()).
+  bool counted() const noexcept { return counted_; }
+
+ private:
+  bool counted_ = false;
+};
+
 /// The events of a net::Server: listening, connection(socket), close, error.
 using ServerEmitter = Emitter<Event<ev::listening_t>,
                               Event<ev::connection_t, const std::shared_ptr<Socket>&>,
@@ -152,9 +188,10 @@ class Server : public ServerEmitter, public std::enable_shared_from_this<Server>
  public:
   /// A connection listener: called with each accepted (or handed-over) connection.
   using ConnectionListener = std::function<void(const std::shared_ptr<Socket>&)>;
-  /// A descriptor listener: called with each connection as a raw descriptor it now owns, and the
-  /// kind of address the server listens on (tcp4, tcp6 or unix_socket).
-  using DescriptorListener = std::function<void(int fd, AddressType type)>;
+  /// A descriptor listener: called with each connection as a raw descriptor it now owns, the
+  /// kind of address the server listens on (tcp4, tcp6 or unix_socket), and the token that keeps
+  /// it counted open by the primary (see OpenConnection).
+  using DescriptorListener = std::function<void(int fd, AddressType type, OpenConnection open)>;
 
   /// A new server; on_connection, when given, is added as a connection listener.
   static std::shared_ptr<Server> create(ConnectionListener on_connection = {});
@@ -181,9 +218,9 @@ class Server : public ServerEmitter, public std::enable_shared_from_this<Server>
   /// libuv handle is made for it, so code with its own event loop pays only for its own
   /// registration (cluster::asio::accept_into uses this). Where this process listens (sched_none,
   /// sched_reuseport, a primary or a plain program), it accepts with accept4 itself. Such
-  /// connections are not counted by connections() nor limited by set_max_connections(), and a
-  /// cppcluster primary's least_connections counts them as closed once handed over. An empty cb
-  /// goes back to Sockets. Throws std::logic_error once listen() was called.
+  /// connections are not counted by connections() nor limited by set_max_connections(); the
+  /// primary counts one it handed over as open until its OpenConnection goes. An empty cb goes
+  /// back to Sockets. Throws std::logic_error once listen() was called.
   void on_descriptor(DescriptorListener cb);
   /// Stops accepting; cb runs once every connection has ended too (with ENOTCONN, Node's
   /// ERR_SERVER_NOT_RUNNING, when the server was not listening). In a worker this tells the

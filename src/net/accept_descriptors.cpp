@@ -5,6 +5,7 @@
 #include "net/server_impl.hpp"
 
 #include "detail.hpp"
+#include "scheduler/connection_stats.hpp"
 #include "uv/tick.hpp"
 
 #include <sys/socket.h>
@@ -76,7 +77,7 @@ void Server::Impl::accept_pending() {
     const int lfd = fd();
     const int cfd = ::accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (cfd >= 0) {
-      on_fd(cfd, fd_type);
+      on_fd(cfd, fd_type, OpenConnection{});  // the primary did not hand it over: not counted
       continue;
     }
     const int e = errno;
@@ -110,12 +111,20 @@ void Server::Impl::accept_pending() {
   }
 }
 
-void Server::Impl::give_descriptor(int fd) {
+void Server::Impl::give_descriptor(int fd, bool counted) {
   if (!fd_type_known) {
     fd_type = kind_of(fd);
     fd_type_known = true;
   }
-  on_fd(fd, fd_type);
+  on_fd(fd, fd_type, OpenConnection(OpenConnection::Private{}, counted));
+}
+
+OpenConnection::OpenConnection(Private, bool counted) noexcept : counted_(counted) {}
+
+void OpenConnection::reset() noexcept {
+  if (!counted_) return;
+  counted_ = false;
+  child::note_closed();
 }
 
 void Server::Impl::stop_accepting() {

@@ -85,9 +85,8 @@ void Server::Impl::on_reply(child::ServerReply& r, const detail::ServerSpec& spe
         return;
       }
       if (srv->impl_->on_fd) {
-        // A raw descriptor for its owner: whether it is still open is not known here.
-        srv->impl_->give_descriptor(h.release());
-        if (report) child::note_closed();
+        // A raw descriptor for its owner, with the token that reports its close.
+        srv->impl_->give_descriptor(h.release(), report);
         return;
       }
       auto kind = detail::sock_kind(h.fd());

@@ -15,6 +15,7 @@
 namespace cluster::net {
 
 struct Server::Private {};
+struct OpenConnection::Private {};
 
 struct Server::Impl {
   enum class Mode { none, local, shared, rr };
@@ -52,8 +53,9 @@ struct Server::Impl {
   int start_accept_poll(int fd, int backlog);
   // With on_fd: accepts what is pending (bounded) and hands each descriptor to on_fd.
   void accept_pending();
-  // Hands a round-robin connection's descriptor to on_fd (its kind found once if not known).
-  void give_descriptor(int fd);
+  // Hands a handed-over connection's descriptor to on_fd (its kind found once if not known);
+  // counted: the primary counts it open until its OpenConnection goes.
+  void give_descriptor(int fd, bool counted);
   // With on_fd: stops watching the listening socket (before h is closed).
   void stop_accepting();
   static void on_acceptable(uv_poll_t* p, int status, int events);

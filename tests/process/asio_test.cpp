@@ -11,12 +11,19 @@
 
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cluster/scheduler.hpp>
+
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstdlib>
 #include <string>
+#include <functional>
 #include <map>
+#include <mutex>
 #include <set>
+#include <vector>
 
 using namespace cluster;
 using namespace testing_support;
@@ -37,8 +44,9 @@ int served = 0;  // responses written by this worker
 
 // One connection: answers each request with the worker's pid until the client closes.
 struct Exchange : std::enable_shared_from_this<Exchange> {
-  explicit Exchange(tcp::socket s) : stream(std::move(s)) {}
+  explicit Exchange(tcp::socket s, net::OpenConnection o = {}) : stream(std::move(s)), open(std::move(o)) {}
   beast::tcp_stream stream;
+  net::OpenConnection open;  // counted open by the primary while the exchange lives
   beast::flat_buffer buffer;
   http::request<http::string_body> req;
   http::response<http::string_body> res;
@@ -70,6 +78,10 @@ WORKER_ROLE(asio_beast_worker) {
   const char* path = std::getenv("ASIO_PATH");
   if (path && std::string(path) == "accept_into") {
     cluster::asio::accept_into(io(), *server, [](tcp::socket s) { std::make_shared<Exchange>(std::move(s))->next(); });
+  } else if (path && std::string(path) == "accept_into_counted") {
+    cluster::asio::accept_into(io(), *server, [](tcp::socket s, net::OpenConnection open) {
+      std::make_shared<Exchange>(std::move(s), std::move(open))->next();
+    });
   } else {
     server->on(ev::connection, [](const std::shared_ptr<net::Socket>& s) {
       std::make_shared<Exchange>(cluster::asio::adopt(io(), *s))->next();
@@ -162,3 +174,75 @@ INSTANTIATE_TEST_SUITE_P(Policies, AsioAcceptInto, ::testing::Values(sched_rr, s
                                   : info.param == sched_reuseport ? std::string("reuseport")
                                                                   : std::string("none");
                          });
+
+namespace {
+
+// Sums connection_stats().open over the workers; -1 when a worker does not report.
+long long open_connections() {
+  long long sum = 0;
+  for (auto& [id, w] : workers()) {
+    auto open = connection_stats(*w).open;
+    if (!open) return -1;
+    sum += static_cast<long long>(*open);
+  }
+  return sum;
+}
+
+}  // namespace
+
+// Verifies that a handler taking a net::OpenConnection keeps round-robin connections counted open
+// by the primary while its sessions live: 6 keep-alive connections, each answered once and held,
+// count 6 over the two workers; once the client closes them, the sessions end and the count goes
+// back to 0. (With the one-argument handler they would count 0 at once.)
+TEST(Asio, OpenConnectionsStayCountedWhileSessionsLive) {
+  if (!net_test::use_policy(sched_rr)) GTEST_SKIP() << "the policy is frozen in this process";
+  constexpr int n = 6;
+  std::mutex mu;
+  std::vector<int> held;  // the client's connections, answered and kept open
+  std::unique_ptr<net_test::ClientThreads> clients;
+  long long counted_while_open = -2, counted_after_close = -2;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  std::function<void()> wait_closed = [&] {
+    counted_after_close = open_connections();
+    if (counted_after_close != 0 && std::chrono::steady_clock::now() < deadline) return after(20, wait_closed);
+    cluster::disconnect();
+  };
+  std::function<void()> wait_open = [&] {
+    counted_while_open = open_connections();
+    if (counted_while_open != n && std::chrono::steady_clock::now() < deadline) return after(20, wait_open);
+    for (int fd : held) ::close(fd);
+    after(20, wait_closed);
+  };
+  int listening = 0;
+  on(ev::listening, [&](Worker&, const Address& a) {
+    if (++listening != 2) return;
+    std::vector<net_test::ClientThreads::Job> jobs(n, [&, port = a.port]() -> std::string {
+      const int fd = net_test::connect_to({"tcp4", port, ""});
+      if (fd < 0) return "<connect error>";
+      const std::string req = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+      if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+        ::close(fd);
+        return "<send error>";
+      }
+      std::string got;
+      char buf[512];
+      while (got.find("pid:") == std::string::npos) {  // the answer's body: the whole response is small
+        const ssize_t r = ::recv(fd, buf, sizeof buf, 0);
+        if (r <= 0) break;
+        got.append(buf, static_cast<std::size_t>(r));
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      held.push_back(fd);
+      return got.find("pid:") != std::string::npos ? "answered" : "<no answer>";
+    });
+    clients = std::make_unique<net_test::ClientThreads>();
+    clients->start(jobs, n, [](std::size_t, const std::string& r) { EXPECT_EQ(r, "answered"); },
+                   [&] { after(20, wait_open); });
+  });
+  fork_role("asio_beast_worker", {{"ASIO_PATH", "accept_into_counted"}});
+  fork_role("asio_beast_worker", {{"ASIO_PATH", "accept_into_counted"}});
+  run_loop(60s);
+  events().remove_all_listeners();
+  EXPECT_EQ(counted_while_open, n);
+  EXPECT_EQ(counted_after_close, 0);
+}

@@ -135,7 +135,8 @@ TEST(NetSocket, ReleaseFdHandsTheConnectionOver) {
 }
 
 // Verifies on_descriptor(): 16 connections to a listening server arrive as raw descriptors
-// (non-blocking, close-on-exec, the listening address's kind) with no connection event; each is
+// (non-blocking, close-on-exec, the listening address's kind, an empty OpenConnection) with no
+// connection event; each is
 // answered on its descriptor; on_descriptor() once listening throws; close() still ends the server.
 TEST(NetSocket, OnDescriptorHandsRawConnections) {
   constexpr int n = 16;
@@ -144,9 +145,10 @@ TEST(NetSocket, OnDescriptorHandsRawConnections) {
   int answered = 0;
   std::unique_ptr<net_test::ClientThreads> clients;
   auto server = net::create_server([&](const std::shared_ptr<net::Socket>&) { ++events; });
-  server->on_descriptor([&](int fd, AddressType type) {
+  server->on_descriptor([&](int fd, AddressType type, net::OpenConnection open) {
     ++given;
     EXPECT_EQ(type, AddressType::tcp4);
+    EXPECT_FALSE(open.counted());  // accepted here, in a primary: nobody counts it
     EXPECT_TRUE(fcntl(fd, F_GETFL) & O_NONBLOCK);
     EXPECT_TRUE(fcntl(fd, F_GETFD) & FD_CLOEXEC);
     const std::string out = "raw " + std::to_string(given);
