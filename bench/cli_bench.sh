@@ -55,20 +55,8 @@ case $setup in
   *) echo "cli_bench: unknown setup $setup" >&2; exit 2 ;;
 esac
 
-log=$(mktemp)
-pgid=
-cleanup() {
-  if [[ -n $pgid ]]; then
-    kill -TERM -- "-$pgid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 -- "-$pgid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL -- "-$pgid" 2>/dev/null || true
-  fi
-  rm -f "$log"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-setsid "${server_pin[@]}" "${cmd[@]}" >"$log" 2>&1 </dev/null &
-pgid=$!
+source "$(dirname "$0")/server_group.sh"
+start_group "${server_pin[@]}" "${cmd[@]}"
 want=1
 [[ $setup == prefork2 || $setup == shared || $setup == reuseport ]] && want=2
 [[ $setup == supervisor ]] && want=8

@@ -38,19 +38,10 @@ case $mode in
   *) echo "unknown mode $mode" >&2; exit 2 ;;
 esac
 
-# Its own process group (setsid), so that the exit trap reaches the primary and every worker.
-log=$(mktemp)
+# Its own process group, so that the exit trap reaches the primary and every worker.
 work_us=${WORK_US:-0}
-PORT=0 WORKERS=$workers WORK_US=$work_us setsid "$server" >"$log" 2>&1 </dev/null &
-group=$!
-stop_server() {
-  kill -TERM -- "-$group" 2>/dev/null || true
-  timeout 5 tail --pid="$group" -f /dev/null || true
-  kill -KILL -- "-$group" 2>/dev/null || true
-  rm -f "$log"
-}
-trap stop_server EXIT
-trap 'exit 130' INT TERM
+source "$(dirname "$0")/server_group.sh"
+start_group env PORT=0 WORKERS="$workers" WORK_US="$work_us" "$server"
 # Ready: its port line and, under the cluster, every worker's start line (at most 15 s).
 ready() {
   grep -q '^Listening on port' "$log" && (($(grep -c '^Worker [0-9]* started' "$log") >= workers))
@@ -67,7 +58,7 @@ port=$(sed -n 's/^Listening on port \([0-9]*\)$/\1/p' "$log" | head -1)
 # around the load: what each request costs, whatever the machine's other load leaves it.
 server_ticks() {
   local p t=0
-  for p in $(pgrep -g "$group"); do
+  for p in $(pgrep -g "$pgid"); do
     t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
   done
   echo "$t"

@@ -61,23 +61,11 @@ case $mode in
   *) echo "unknown mode $mode" >&2; exit 2 ;;
 esac
 
-log=$(mktemp)
-pgid=
-cleanup() {
-  if [[ -n $pgid ]]; then
-    kill -TERM -- "-$pgid" 2>/dev/null || true
-    for _ in $(seq 20); do kill -0 -- "-$pgid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL -- "-$pgid" 2>/dev/null || true
-  fi
-  rm -f "$log"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# The server gets its own process group (setsid) so cleanup stops the primary and every worker.
+# The server gets its own process group, so that the exit trap stops the primary and every worker.
 # Port 0: the server (the primary's shared handle under cluster) picks a free port and prints it.
-setsid "${server_pin[@]}" "${server[@]}" --port 0 >"$log" 2>&1 </dev/null &
-pgid=$!
+stop_grace_tenths=20
+source "$(dirname "$0")/server_group.sh"
+start_group "${server_pin[@]}" "${server[@]}" --port 0
 port=
 for _ in $(seq 150); do  # at most 15 s
   port=$(sed -n 's/^ready \([0-9]*\)$/\1/p' "$log" | head -1)
