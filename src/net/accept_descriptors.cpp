@@ -54,7 +54,6 @@ void Server::on_descriptor(DescriptorListener cb) {
 int Server::Impl::start_accept_poll(int fd, int backlog) {
   if (::listen(fd, backlog > 0 ? backlog : 511) != 0) return uv_translate_sys_error(errno);
   fd_type = kind_of(fd);
-  fd_type_known = true;
   accept_poll.emplace();
   if (int err = uv_poll_init_socket(uv::loop(), accept_poll->get(), fd)) {
     accept_poll.reset();
@@ -83,40 +82,37 @@ void Server::Impl::accept_pending() {
     const int e = errno;
     if (e == EAGAIN || e == EWOULDBLOCK) return;
     if (e == EINTR || e == ECONNABORTED) continue;  // this connection is gone; try the next
-    if (e == EMFILE || e == ENFILE) {
-      // Pause rather than spin; the connections wait in the backlog meanwhile.
-      uv_poll_stop(accept_poll->get());
-      if (!accept_pause) {
-        accept_pause.emplace();
-        if (uv_timer_init(uv::loop(), accept_pause->get()) != 0) {
-          accept_pause.reset();
-        } else {
-          accept_pause->initialized();
-          uv_unref(accept_pause->base());  // the listening poll keeps the loop alive, not this
-        }
-      }
-      if (accept_pause) {
-        accept_pause->get()->data = this;
-        uv_timer_start(accept_pause->get(), [](uv_timer_t* t) {
-          uv::CallbackScope scope;
-          auto* i = static_cast<Impl*>(t->data);
-          if (!i || !i->accept_poll || i->mode == Mode::none) return;
-          auto keep = i->self;
-          uv_poll_start(i->accept_poll->get(), UV_READABLE, on_acceptable);
-          i->accept_pending();
-        }, out_of_descriptors_pause_ms, 0);
-      }
-    }
+    if (e == EMFILE || e == ENFILE) pause_accepting();  // the connections wait in the backlog
     return accept_failed(uv_translate_sys_error(e));
   }
 }
 
-void Server::Impl::give_descriptor(int fd, bool counted) {
-  if (!fd_type_known) {
-    fd_type = kind_of(fd);
-    fd_type_known = true;
+void Server::Impl::pause_accepting() {
+  if (!accept_pause) {
+    accept_pause.emplace();
+    if (uv_timer_init(uv::loop(), accept_pause->get()) != 0) {
+      accept_pause.reset();
+      return;  // not paused: the next readable wake retries
+    }
+    accept_pause->initialized();
+    uv_unref(accept_pause->base());  // the listening poll keeps the loop alive, not this
   }
-  on_fd(fd, fd_type, OpenConnection(OpenConnection::Private{}, counted));
+  uv_poll_stop(accept_poll->get());
+  accept_pause->get()->data = this;
+  uv_timer_start(accept_pause->get(), [](uv_timer_t* t) {
+    uv::CallbackScope scope;
+    auto* i = static_cast<Impl*>(t->data);
+    if (!i || !i->accept_poll || i->mode == Mode::none) return;
+    auto keep = i->self;
+    uv_poll_start(i->accept_poll->get(), UV_READABLE, on_acceptable);
+    i->accept_pending();
+  }, out_of_descriptors_pause_ms, 0);
+}
+
+void Server::Impl::give_descriptor(int fd, bool counted) {
+  // The primary's address says what the connection is; without one (a handle given by fd), ask.
+  const AddressType type = rr_address ? rr_address->address_type : kind_of(fd);
+  on_fd(fd, type, OpenConnection(OpenConnection::Private{}, counted));
 }
 
 OpenConnection::OpenConnection(Private, bool counted) noexcept : counted_(counted) {}

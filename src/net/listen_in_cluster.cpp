@@ -124,7 +124,6 @@ void Server::Impl::on_reply(child::ServerReply& r, const detail::ServerSpec& spe
       if (!reffed) uv_unref(rr_ref->base());
     }
     mode = Mode::rr;
-    fd_type_known = false;
     if (r.sockname.is_object()) {
       Address a;
       a.address = r.sockname.value("address", "");
@@ -133,10 +132,6 @@ void Server::Impl::on_reply(child::ServerReply& r, const detail::ServerSpec& spe
       rr_address = a;
     } else if (spec.port == -1) {
       rr_address = Address{spec.address.value_or(""), -1, AddressType::unix_socket, std::nullopt};
-    }
-    if (rr_address) {
-      fd_type = rr_address->address_type;
-      fd_type_known = true;
     }
     child::add_server(*slot, acceptor(Mode::rr), close_for_disconnect);
   }

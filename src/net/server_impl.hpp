@@ -26,8 +26,7 @@ struct Server::Impl {
   DescriptorListener on_fd;                      // on_descriptor(): raw descriptors, no Sockets
   std::optional<uv::Handle<uv_poll_t>> accept_poll;   // with on_fd: watches h's fd, accept4 here
   std::optional<uv::Handle<uv_timer_t>> accept_pause; // with on_fd: out of descriptors, retry later
-  AddressType fd_type = AddressType::tcp4;       // with on_fd: what the listening address is
-  bool fd_type_known = false;
+  AddressType fd_type = AddressType::tcp4;       // with on_fd, listening here: the address's kind
   bool pipe = false;
   std::optional<uv::Handle<uv_async_t>> rr_ref;  // rr: keeps the loop alive (Node's faux handle's interval)
   bool reffed = true;
@@ -53,7 +52,9 @@ struct Server::Impl {
   int start_accept_poll(int fd, int backlog);
   // With on_fd: accepts what is pending (bounded) and hands each descriptor to on_fd.
   void accept_pending();
-  // Hands a handed-over connection's descriptor to on_fd (its kind found once if not known);
+  // Out of descriptors: stops watching the listening socket for out_of_descriptors_pause_ms.
+  void pause_accepting();
+  // Hands a handed-over connection's descriptor to on_fd (its kind from the primary's address);
   // counted: the primary counts it open until its OpenConnection goes.
   void give_descriptor(int fd, bool counted);
   // With on_fd: stops watching the listening socket (before h is closed).

@@ -8,20 +8,14 @@
 # that JSON must escape or replace: a quote, a backslash, a tab, ESC, and an invalid UTF-8 byte.
 # On SIGTERM, after the pair of lines in hand: "done pid=P last=N" (N the last seq) and exit 0.
 import os
-import signal
 import sys
 import time
 
-stopping = False
-
-
-def on_term(signum, frame):
-    global stopping
-    stopping = True
+import stop_flag  # SIGTERM as a flag (this directory is on sys.path)
 
 
 def main():
-    signal.signal(signal.SIGTERM, on_term)
+    stop_flag.install()
     pid = os.getpid()
     lines = int(os.environ.get("LINES", "-1"))
     length = int(os.environ.get("LINE_LEN", "100"))
@@ -30,7 +24,7 @@ def main():
     seq = -1
     # Bounded: at most 10 million lines, or 10 minutes.
     end = time.monotonic() + 600
-    while not stopping and seq + 1 != lines and seq < 10_000_000 and time.monotonic() < end:
+    while not stop_flag.stopping() and seq + 1 != lines and seq < 10_000_000 and time.monotonic() < end:
         seq += 1
         for fd, name in ((1, "out"), (2, "err")):
             head = f"chatty pid={pid} stream={name} seq={seq} "
@@ -40,7 +34,7 @@ def main():
     os.write(1, f"done pid={pid} last={seq}\n".encode())
     if lines >= 0:
         # Ran out of lines: wait for SIGTERM, as a server would.
-        while not stopping and time.monotonic() < end:
+        while not stop_flag.stopping() and time.monotonic() < end:
             time.sleep(0.05)
     return 0
 

@@ -12,18 +12,12 @@ import signal
 import sys
 import time
 
+import stop_flag  # SIGTERM as a flag (this directory is on sys.path)
 from listen_fds_server import notify  # the same sd_notify sender (this directory is on sys.path)
-
-stopping = False
-
-
-def on_term(signum, frame):
-    global stopping
-    stopping = True
 
 
 def main():
-    signal.signal(signal.SIGTERM, on_term)
+    stop_flag.install()
     pid = os.getpid()
     usec = os.environ.get("WATCHDOG_USEC", "")
     wpid = os.environ.get("WATCHDOG_PID", "")
@@ -41,7 +35,7 @@ def main():
         notify("WATCHDOG=trigger")
     # Bounded: a worker nobody stops ends by itself after 10 minutes.
     for _ in range(3000):
-        if stopping:
+        if stop_flag.stopping():
             break
         if pings == hang_after:
             print(f"hanging pid={pid}", flush=True)
